@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/pipeline"
+)
+
+// runDev is `make run`: an embedded broker persisted under the data dir, the
+// topics, and every role in one process, with a signed curl to try it.
+func runDev(ctx context.Context, args []string) error {
+	cfg, log, err := commonFlags("dev", args, true, nil)
+	if err != nil {
+		return err
+	}
+	cfg.Development = true
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("dev: data dir: %w", err)
+	}
+	if cfg.SecretText == "" {
+		if cfg.SecretText, err = devSecret(filepath.Join(cfg.DataDir, "webhook-secret")); err != nil {
+			return err
+		}
+		if cfg.Secrets, err = pipeline.ParseSecrets(cfg.SecretText); err != nil {
+			return err
+		}
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "kafka"), Addr: cfg.DevKafkaAddr})
+		if err != nil {
+			return fmt.Errorf("dev: %w (is another shopstream dev running? set SHOPSTREAM_DEV_KAFKA_ADDR)", err)
+		}
+		defer emb.Close()
+		cfg.KafkaBrokers = emb.Addrs()
+	}
+	cl, err := kafka.NewClient(kafkaConfig(cfg), "dev-admin", log, nil)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = kafka.EnsureTopics(tctx, kadm.NewClient(cl), topicPlan(cfg))
+	cancel()
+	cl.Close()
+	if err != nil {
+		return fmt.Errorf("dev: topics: %w", err)
+	}
+	reg := newRegistry()
+	parts, err := newIngress(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	printDevBanner(cfg)
+	return runParts(ctx, log, parts...)
+}
+
+// devSecret keeps one generated secret per data dir, so a restarted dev
+// keeps accepting what was signed before.
+func devSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("dev: read secret: %w", err)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	secret := "dev-" + hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev: write secret: %w", err)
+	}
+	return secret, nil
+}
+
+const devSampleBody = `{"event":"order.updated","timestamp":"2026-11-21T15:02:11Z","data":{"order_id":1001,"order_number":"10001","customer_email":"ana@example.com","status":"processing","previous_status":"new","shipment_status":"shipped","previous_shipment_status":"pending"}}`
+
+func printDevBanner(cfg Config) {
+	sig := pipeline.SignEverShop(cfg.Secrets[0], []byte(devSampleBody))
+	host := cfg.HTTPAddr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	admin := cfg.AdminAddr
+	if strings.HasPrefix(admin, ":") {
+		admin = "localhost" + admin
+	}
+	fmt.Printf(`
+shopstream dev is up
+  webhooks   http://%[1]s/api/webhooks/evershop/{product,order,customer}
+  admin      http://%[2]s/healthz  /readyz  /metrics
+  kafka      %[3]s   (kcat -b %[3]s -L)
+  data dir   %[4]s
+  secret     EVERSHOP_WEBHOOK_SECRET=%[5]s
+
+Send a signed webhook:
+  curl -sS http://%[1]s/api/webhooks/evershop/order \
+    -H 'Content-Type: application/json' \
+    -H 'x-evershop-signature: %[6]s' \
+    --data-raw '%[7]s'
+
+Read it back:
+  kcat -b %[3]s -C -t evershop.order -e -f 'key=%%k headers=%%h\n%%s\n'
+
+`, host, admin, strings.Join(cfg.KafkaBrokers, ","), cfg.DataDir, cfg.SecretText, sig, devSampleBody)
+}

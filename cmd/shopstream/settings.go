@@ -1,0 +1,44 @@
+package main
+
+// setting is one configuration key: its koanf path (the YAML file's nested
+// keys), the environment name operators use (DESIGN.md's names are kept),
+// the default and what it means. The README's configuration table is this
+// list.
+type setting struct {
+	Key, Env, Default, Doc string
+}
+
+var settings = []setting{
+	{"webhook.secret", "EVERSHOP_WEBHOOK_SECRET", "", "Webhook secret(s), comma-separated for rotation; `whsec_<base64>` for Standard Webhooks keys. Required (dev: generated and printed)."},
+	{"env", "SHOPSTREAM_ENV", "production", "`development` enables `POST /api/webhooks/test`."},
+	{"log.level", "SHOPSTREAM_LOG_LEVEL", "info", "debug, info, warn or error."},
+	{"http.addr", "SHOPSTREAM_HTTP_ADDR", ":8080", "Webhook listener."},
+	{"http.max_body_bytes", "SHOPSTREAM_MAX_BODY_BYTES", "1048576", "Larger bodies get 413."},
+	{"http.retry_after", "SHOPSTREAM_RETRY_AFTER", "5s", "Retry-After sent with 503."},
+	{"admin.addr", "SHOPSTREAM_ADMIN_ADDR", ":9102", "Admin listener: /healthz, /readyz, /metrics."},
+	{"kafka.brokers", "SHOPSTREAM_KAFKA_BROKERS", "", "Seed brokers, comma-separated. Required except in dev (empty = embedded broker)."},
+	{"kafka.publish_timeout", "SHOPSTREAM_PUBLISH_TIMEOUT", "5s", "How long the ingress waits for the broker's ack before answering 503."},
+	{"kafka.partitions", "SHOPSTREAM_KAFKA_PARTITIONS", "6", "Partitions of the source, retry, DLQ and events topics (`shopstream topics`)."},
+	{"kafka.replication", "SHOPSTREAM_KAFKA_REPLICATION", "1", "Replication factor of every topic; 3 in production."},
+	{"kafka.min_insync_replicas", "SHOPSTREAM_KAFKA_MIN_ISR", "1", "min.insync.replicas of every topic; 2 in production with replication 3."},
+	{"kafka.dlq_retention", "SHOPSTREAM_DLQ_RETENTION", "2160h", "How long dead letters are kept (90 days)."},
+	{"retry.tiers", "SHOPSTREAM_RETRY_TIERS", "2s,4s,8s", "Retry tier delays, one topic each."},
+	{"catalog.quiet", "SHOPSTREAM_CATALOG_QUIET", "2s", "Catalog sync runs this long after the last product event..."},
+	{"catalog.max_wait", "SHOPSTREAM_CATALOG_MAX_WAIT", "30s", "...and never later than this after the first."},
+	{"catalog.auto_sync", "WEBHOOK_AUTO_SYNC_PRODUCTS", "true", "Turn catalog sync off with false."},
+	{"evershop.api_url", "EVERSHOP_API_URL", "", "EverShop base URL; empty = catalog from product events."},
+	{"evershop.admin_email", "EVERSHOP_ADMIN_EMAIL", "", "EverShop admin login."},
+	{"evershop.admin_password", "EVERSHOP_ADMIN_PASSWORD", "", "EverShop admin password."},
+	{"coze.api_url", "COZE_API_URL", "https://api.coze.com", "Coze API base URL."},
+	{"coze.api_token", "COZE_API_TOKEN", "", "Coze token; empty = catalog written to a local file."},
+	{"coze.dataset_id", "COZE_DATASET_ID", "", "Knowledge base (dataset) id."},
+	{"coze.file_type", "COZE_FILE_TYPE", "txt", "`txt` (documented for hosted Coze) or `csv` (table knowledge bases)."},
+	{"inbox.api_url", "INBOX_API_URL", "", "Support inbox base URL; empty = notifications written to a local file."},
+	{"inbox.api_token", "INBOX_API_TOKEN", "", "Support inbox bearer token."},
+	{"inbox.tenant", "INBOX_TENANT", "default", "Support inbox tenant."},
+	{"notify.order_confirmation", "WEBHOOK_SEND_ORDER_CONFIRMATION", "false", "Send a confirmation on order.created."},
+	{"notify.welcome", "WEBHOOK_SEND_WELCOME_MESSAGE", "false", "Send a welcome on customer.created."},
+	{"clickhouse.dsn", "CLICKHOUSE_DSN", "", "Analytics store, e.g. clickhouse://127.0.0.1:9000/default."},
+	{"dev.data_dir", "SHOPSTREAM_DATA_DIR", "./var", "dev: where the embedded broker and local targets keep their files."},
+	{"dev.kafka_addr", "SHOPSTREAM_DEV_KAFKA_ADDR", "127.0.0.1:19092", "dev: where the embedded broker listens (for kcat)."},
+}

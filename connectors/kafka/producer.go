@@ -1,0 +1,86 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/pipeline"
+)
+
+// Producer writes records durably: idempotent, acks from all in-sync
+// replicas, and it returns only once the broker acknowledged. It satisfies
+// the ingress's Publisher.
+type Producer struct {
+	cl      *kgo.Client
+	timeout time.Duration
+}
+
+// ErrUnavailable wraps every failure to get an acknowledgement in time; the
+// ingress answers it with 503 and Retry-After.
+var ErrUnavailable = errors.New("kafka unavailable")
+
+// NewProducer builds the producer client.
+func NewProducer(cfg Config, role string, logger *slog.Logger, reg prometheus.Registerer) (*Producer, error) {
+	cl, err := NewClient(cfg, role, logger, reg, producerOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	return &Producer{cl: cl, timeout: cfg.PublishTimeout}, nil
+}
+
+// producerOpts are the options of every shopstream producer.
+func producerOpts() []kgo.Opt {
+	return []kgo.Opt{
+		// Never answer 200 before every in-sync replica has the record.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Idempotent writes (franz-go's default, stated for the reader):
+		// a retried batch is not written twice and per-partition order holds.
+		// kgo.DisableIdempotentWrite() must never be added here.
+		//
+		// murmur2 over the key, Kafka's own hash, so a record replayed by kcat
+		// or the Java client lands in the same partition as the original.
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		// Callers wait for the ack; lingering only adds latency. Records that
+		// arrive while a request is in flight are still batched together.
+		kgo.ProducerLinger(0),
+		// Topics are created by `shopstream topics`; a missing one is an
+		// operator error reported quickly, not waited on.
+		kgo.UnknownTopicRetries(3),
+	}
+}
+
+// Publish writes ev to topic and waits for the acknowledgement, at most the
+// publish timeout.
+func (p *Producer) Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) error {
+	return p.Produce(ctx, EventRecord(topic, ev, scheme))
+}
+
+// Produce writes one record and waits for its acknowledgement, bounded by the
+// publish timeout.
+func (p *Producer) Produce(ctx context.Context, rec *kgo.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if err := p.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("%w: produce to %s: %w", ErrUnavailable, rec.Topic, err)
+	}
+	return nil
+}
+
+// Client exposes the underlying client for readiness checks and admin calls.
+func (p *Producer) Client() *kgo.Client { return p.cl }
+
+// Close flushes what is buffered (bounded by ctx) and closes the client.
+func (p *Producer) Close(ctx context.Context) error {
+	err := p.cl.Flush(ctx)
+	p.cl.Close()
+	if err != nil {
+		return fmt.Errorf("flush producer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shopstream/shopstream/schemas"
+)
+
+// TopicSpec is one topic of the plan.
+type TopicSpec struct {
+	Name        string
+	Partitions  int32
+	Replication int16
+	Configs     map[string]string
+}
+
+// TopicPlanConfig sizes the plan.
+type TopicPlanConfig struct {
+	Partitions    int32           // source, retry and events topics
+	Replication   int16           // every topic
+	RetryTiers    []time.Duration // one retry topic per delay
+	DLQRetention  time.Duration   // how long dead letters wait for an operator
+	MinInSyncReps int             // min.insync.replicas (1 on a single broker)
+}
+
+// TopicPlan lists every topic shopstream needs, with the settings each one's
+// job asks for.
+func TopicPlan(c TopicPlanConfig) []TopicSpec {
+	base := map[string]string{}
+	if c.MinInSyncReps > 0 {
+		base["min.insync.replicas"] = strconv.Itoa(c.MinInSyncReps)
+	}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	var plan []TopicSpec
+	for _, t := range schemas.SourceTopics {
+		plan = append(plan, TopicSpec{t, c.Partitions, c.Replication, with(nil)})
+	}
+	for _, d := range c.RetryTiers {
+		// A tier only holds records for a few delays; a day is ample.
+		plan = append(plan, TopicSpec{schemas.RetryTopic(d), c.Partitions, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(24*time.Hour.Milliseconds(), 10)})})
+	}
+	plan = append(plan,
+		// Dead letters wait for a person; keep them long.
+		TopicSpec{schemas.TopicDLQ, c.Partitions, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(c.DLQRetention.Milliseconds(), 10)})},
+		TopicSpec{schemas.TopicEvents, c.Partitions, c.Replication, with(nil)},
+		// Latest state per product id, tombstones on delete: a compacted
+		// topic is the catalog when no EverShop API is configured.
+		TopicSpec{schemas.TopicCatalogState, c.Partitions, c.Replication,
+			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
+		// One partition: its single owner is the one debouncer of the group.
+		TopicSpec{schemas.TopicCatalogSync, 1, c.Replication, with(nil)},
+	)
+	return plan
+}
+
+// TopicReport says what EnsureTopics did to each topic.
+type TopicReport struct {
+	Name   string
+	Action string // "created", "ok", "partitions raised to N"
+}
+
+// EnsureTopics creates the missing topics of plan and verifies the existing
+// ones: a topic with fewer partitions than planned is raised (never lowered,
+// that would move keys), configs are brought in line.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, plan []TopicSpec) ([]TopicReport, error) {
+	names := make([]string, len(plan))
+	for i, s := range plan {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	var reports []TopicReport
+	for _, spec := range plan {
+		detail, ok := existing[spec.Name]
+		if !ok || errors.Is(detail.Err, kerr.UnknownTopicOrPartition) {
+			configs := map[string]*string{}
+			for k, v := range spec.Configs {
+				configs[k] = kadm.StringPtr(v)
+			}
+			resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.Replication, configs, spec.Name)
+			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+				return reports, fmt.Errorf("create topic %s: %w", spec.Name, err)
+			}
+			if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+				return reports, fmt.Errorf("create topic %s: %w", spec.Name, resp.Err)
+			}
+			reports = append(reports, TopicReport{spec.Name, "created"})
+			continue
+		}
+		if detail.Err != nil {
+			return reports, fmt.Errorf("describe topic %s: %w", spec.Name, detail.Err)
+		}
+		action := "ok"
+		if have := int32(len(detail.Partitions)); have < spec.Partitions {
+			if _, err := adm.UpdatePartitions(ctx, int(spec.Partitions), spec.Name); err != nil {
+				return reports, fmt.Errorf("raise partitions of %s to %d: %w", spec.Name, spec.Partitions, err)
+			}
+			action = fmt.Sprintf("partitions raised from %d to %d", have, spec.Partitions)
+		}
+		if len(spec.Configs) > 0 {
+			var alter []kadm.AlterConfig
+			for k, v := range spec.Configs {
+				alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+			}
+			slices.SortFunc(alter, func(a, b kadm.AlterConfig) int { return strings.Compare(a.Name, b.Name) })
+			resps, err := adm.AlterTopicConfigs(ctx, alter, spec.Name)
+			if err == nil {
+				for _, r := range resps {
+					if r.Err != nil {
+						err = r.Err
+					}
+				}
+			}
+			if err != nil {
+				return reports, fmt.Errorf("set configs of %s: %w", spec.Name, err)
+			}
+		}
+		reports = append(reports, TopicReport{spec.Name, action})
+	}
+	return reports, nil
+}
+
+// MissingTopics returns the topics of names that the cluster does not have.
+// It is the readiness check of every role.
+func MissingTopics(ctx context.Context, adm *kadm.Client, names []string) ([]string, error) {
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	var missing []string
+	for _, n := range names {
+		if !details.Has(n) {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
+}

@@ -1,0 +1,24 @@
+package schemas
+
+// Record headers. The DLQ names are a contract: the replay runbook and
+// `shopstream replay` read them. Values are UTF-8 strings; times are RFC 3339
+// with nanoseconds in UTC, numbers are decimal.
+const (
+	HeaderEventID         = "shopstream-event-id"
+	HeaderEventType       = "shopstream-event-type"
+	HeaderReceivedAt      = "shopstream-received-at"
+	HeaderSignatureScheme = "shopstream-signature-scheme"
+
+	HeaderOriginalTopic     = "shopstream-original-topic"
+	HeaderOriginalPartition = "shopstream-original-partition"
+	HeaderOriginalOffset    = "shopstream-original-offset"
+	HeaderAttempts          = "shopstream-attempts"
+	HeaderError             = "shopstream-error"
+	HeaderFailedAt          = "shopstream-failed-at"
+
+	// HeaderDueAt is set on retry tier records: the time before which the
+	// tier consumer must not process the record.
+	HeaderDueAt = "shopstream-due-at"
+	// HeaderReplayedAt marks a record that `shopstream replay` put back.
+	HeaderReplayedAt = "shopstream-replayed-at"
+)

@@ -1,0 +1,73 @@
+package schemas
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Topics that carry accepted webhooks, keyed by entity id. Their names are a
+// contract with operators (kcat runbooks, dashboards) and must not drift.
+const (
+	TopicProduct  = "evershop.product"
+	TopicOrder    = "evershop.order"
+	TopicCustomer = "evershop.customer"
+
+	// TopicDLQ holds records that exhausted their retries or failed
+	// permanently. The value is the original body byte for byte.
+	TopicDLQ = "evershop.dlq"
+
+	// TopicEvents carries one outcome record per attempt, keyed by event id,
+	// for the analytics sink.
+	TopicEvents = "evershop.events"
+
+	// TopicCatalogState is a compacted topic keyed by product id holding the
+	// latest known state of each product (tombstone on delete). It is the
+	// catalog source when no EverShop admin API is configured.
+	TopicCatalogState = "shopstream.catalog.state"
+
+	// TopicCatalogSync is a single-partition topic of "catalog is dirty"
+	// marks. Exactly one processor instance owns its partition, so exactly
+	// one instance debounces and runs the catalog regeneration for the
+	// whole consumer group.
+	TopicCatalogSync = "shopstream.catalog.sync"
+
+	// retryTopicPrefix names the retry tier topics: evershop.retry.2s, ...
+	retryTopicPrefix = "evershop.retry."
+)
+
+// SourceTopics are the topics the ingress writes to.
+var SourceTopics = []string{TopicProduct, TopicOrder, TopicCustomer}
+
+// RetryTopic names the retry tier topic for a delay: evershop.retry.2s,
+// evershop.retry.1m, evershop.retry.500ms.
+func RetryTopic(delay time.Duration) string {
+	var name string
+	switch {
+	case delay >= time.Hour && delay%time.Hour == 0:
+		name = fmt.Sprintf("%dh", delay/time.Hour)
+	case delay >= time.Minute && delay%time.Minute == 0:
+		name = fmt.Sprintf("%dm", delay/time.Minute)
+	case delay >= time.Second && delay%time.Second == 0:
+		name = fmt.Sprintf("%ds", delay/time.Second)
+	default:
+		name = fmt.Sprintf("%dms", delay/time.Millisecond)
+	}
+	return retryTopicPrefix + name
+}
+
+// IsRetryTopic reports whether topic is a retry tier topic.
+func IsRetryTopic(topic string) bool { return strings.HasPrefix(topic, retryTopicPrefix) }
+
+// TopicForKind maps an entity kind (product, order, customer) to its topic.
+func TopicForKind(kind string) (string, error) {
+	switch kind {
+	case "product":
+		return TopicProduct, nil
+	case "order":
+		return TopicOrder, nil
+	case "customer":
+		return TopicCustomer, nil
+	}
+	return "", fmt.Errorf("unknown entity kind %q", kind)
+}
