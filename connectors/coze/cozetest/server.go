@@ -1,0 +1,228 @@
+// Package cozetest is an in-memory fake of Coze's knowledge document API
+// for tests: an httptest.Server that checks each request the way Coze
+// documents it (method, path, Authorization, Agw-Js-Conv, required body
+// fields), keeps the dataset's documents, simulates asynchronous processing,
+// and fails on demand. It is safe for concurrent use.
+//
+// A request that breaks the documented contract is answered 400 with a
+// message and recorded; tests assert Violations() is empty.
+package cozetest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Document processing states, as Coze reports them.
+const (
+	StatusProcessing = 0
+	StatusDone       = 1
+	StatusFailed     = 9
+)
+
+// Document is a knowledge base file held by the fake.
+type Document struct {
+	ID         string
+	Name       string
+	FileType   string
+	FormatType int
+	Content    []byte
+	Status     int
+	Created    time.Time
+	pollsLeft  int
+	willFail   bool
+}
+
+type failure struct {
+	path       string // empty: any request
+	status     int
+	retryAfter string
+	code       int // with status 200: a business error {code, msg}
+}
+
+// Server is the fake. Create it with NewServer or Start.
+type Server struct {
+	*httptest.Server
+	token, datasetID string
+
+	mu             sync.Mutex
+	datasetFormat  int
+	docs           []*Document // creation order
+	nextID         int64
+	processPolls   int
+	failProcessing int
+	failures       []failure
+	down           bool
+	latency        time.Duration
+	requests       map[string]int
+	violations     []string
+	uploads        int
+}
+
+// NewServer starts a fake for one dataset and bearer token. Close it when done.
+func NewServer(token, datasetID string) *Server {
+	s := &Server{token: token, datasetID: datasetID, nextID: 7400000000000000000, processPolls: 1, requests: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Start is NewServer with Close registered on t.Cleanup.
+func Start(t testing.TB, token, datasetID string) *Server {
+	t.Helper()
+	s := NewServer(token, datasetID)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// SetDatasetFormat sets the knowledge base type: 0 text (default), 1 table.
+// Like Coze, the fake refuses uploads whose format_type does not match.
+func (s *Server) SetDatasetFormat(format int) { s.with(func() { s.datasetFormat = format }) }
+
+// SetProcessPolls sets how many process polls answer "processing" before a
+// new document is done (default 1; 0 means done at once).
+func (s *Server) SetProcessPolls(n int) { s.with(func() { s.processPolls = n }) }
+
+// FailProcessingNext makes the next n created documents end in status 9.
+func (s *Server) FailProcessingNext(n int) { s.with(func() { s.failProcessing = n }) }
+
+// FailNext answers the next n requests with status (429 carries Retry-After: 1).
+func (s *Server) FailNext(n, status int) {
+	ra := ""
+	if status == http.StatusTooManyRequests {
+		ra = "1"
+	}
+	s.FailNextRetryAfter(n, status, ra)
+}
+
+// FailNextRetryAfter is FailNext with an explicit Retry-After header value.
+func (s *Server) FailNextRetryAfter(n, status int, retryAfter string) {
+	s.with(func() {
+		for range n {
+			s.failures = append(s.failures, failure{status: status, retryAfter: retryAfter})
+		}
+	})
+}
+
+// FailPathNext answers the next n requests to path (e.g.
+// "/open_api/knowledge/document/create") with status, leaving others alone.
+func (s *Server) FailPathNext(path string, n, status int) {
+	s.with(func() {
+		for range n {
+			s.failures = append(s.failures, failure{path: path, status: status})
+		}
+	})
+}
+
+// FailNextCode answers the next n requests 200 {"code": code, "msg": ...}.
+func (s *Server) FailNextCode(n, code int) {
+	s.with(func() {
+		for range n {
+			s.failures = append(s.failures, failure{status: http.StatusOK, code: code})
+		}
+	})
+}
+
+// SetDown simulates a total outage: every request gets 503 until SetDown(false).
+func (s *Server) SetDown(down bool) { s.with(func() { s.down = down }) }
+
+// SetLatency delays every answer (the request's context still cancels it).
+func (s *Server) SetLatency(d time.Duration) { s.with(func() { s.latency = d }) }
+
+// Seed adds a document directly (for example a hand-made FAQ that must
+// survive, or an old catalog) and returns its id.
+func (s *Server) Seed(name string, content []byte, status int) string {
+	var id string
+	s.with(func() { id = s.add(name, "txt", s.datasetFormat, content, status).ID })
+	return id
+}
+
+// SetStatus changes a document's processing status.
+func (s *Server) SetStatus(id string, status int) {
+	s.with(func() {
+		if d := s.find(id); d != nil {
+			d.Status, d.pollsLeft = status, 0
+		}
+	})
+}
+
+// Documents returns a snapshot of the dataset in creation order.
+func (s *Server) Documents() []Document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Document, 0, len(s.docs))
+	for _, d := range s.docs {
+		c := *d
+		c.Content = slices.Clone(d.Content)
+		out = append(out, c)
+	}
+	return out
+}
+
+// Uploads counts document/create calls that stored a document.
+func (s *Server) Uploads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploads
+}
+
+// Requests counts requests by URL path (answered or failed on demand).
+func (s *Server) Requests(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[path]
+}
+
+// Violations lists the contract breaches seen so far.
+func (s *Server) Violations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.violations)
+}
+
+// takeFailure pops the first injected failure that applies to path; it
+// expects s.mu held.
+func (s *Server) takeFailure(path string) *failure {
+	for i, f := range s.failures {
+		if f.path == "" || f.path == path {
+			s.failures = append(s.failures[:i], s.failures[i+1:]...)
+			return &f
+		}
+	}
+	return nil
+}
+
+func (s *Server) with(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
+// add and find expect s.mu held.
+func (s *Server) add(name, fileType string, format int, content []byte, status int) *Document {
+	s.nextID++
+	d := &Document{ID: strconv.FormatInt(s.nextID, 10), Name: name, FileType: fileType, FormatType: format,
+		Content: content, Status: status, Created: time.Now()}
+	s.docs = append(s.docs, d)
+	return d
+}
+
+func (s *Server) find(id string) *Document {
+	for _, d := range s.docs {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+func (s *Server) violation(format string, args ...any) string {
+	msg := fmt.Sprintf(format, args...)
+	s.violations = append(s.violations, msg)
+	return msg
+}

@@ -1,0 +1,151 @@
+package evershop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/shopstream/shopstream/pipeline"
+)
+
+// maxResponseBytes bounds one answer: a page of 500 products with Editor.js
+// descriptions is a few MiB at most.
+const maxResponseBytes = 64 << 20
+
+// maxRateLimitRetries bounds consecutive 429s on one request, in case a
+// server keeps answering 429 with a tiny Retry-After.
+const maxRateLimitRetries = 10
+
+// defaultRateLimitWait is used when a 429 carries no usable Retry-After.
+const defaultRateLimitWait = 5 * time.Second
+
+// Client lists an EverShop catalog. It is safe for concurrent use; logins
+// and refreshes are single-flight.
+type Client struct {
+	cfg     Config
+	http    *http.Client
+	log     *slog.Logger
+	limiter *limiter
+
+	authMu sync.Mutex
+	tok    tokens
+
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New validates cfg (after defaults) and returns a Client. A nil httpClient
+// means a plain http.Client (Config.Timeout bounds each request); a nil
+// logger discards logs.
+func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if httpClient == nil {
+		httpClient = &http.Client{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		cfg:     cfg,
+		http:    httpClient,
+		log:     logger.With("component", "evershop"),
+		limiter: newLimiter(cfg.RequestsPerMinute, cfg.Burst),
+		now:     time.Now,
+		sleep:   sleepCtx,
+	}, nil
+}
+
+// Config returns the effective configuration, defaults applied.
+func (c *Client) Config() Config { return c.cfg }
+
+// post sends one JSON request through the rate limiter and returns the 2xx
+// body. A 429 is waited out (Retry-After, at most Config.MaxRateLimitWait)
+// and the request repeated; every other failure is returned classified.
+func (c *Client) post(ctx context.Context, op, path, bearer string, in any) ([]byte, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, pipeline.Permanent(fmt.Errorf("%s: encode request: %w", op, err))
+	}
+	for attempt := 0; ; attempt++ {
+		if err := c.limiter.wait(ctx); err != nil {
+			return nil, pipeline.Retryable(fmt.Errorf("%s: waiting for the rate limiter: %w", op, err), 0)
+		}
+		raw, err := c.once(ctx, op, path, bearer, body)
+		var se *StatusError
+		if err == nil || !asStatus(err, &se) || se.Status != http.StatusTooManyRequests {
+			return raw, err
+		}
+		wait, _ := pipeline.RetryAfter(err)
+		if wait <= 0 {
+			wait = defaultRateLimitWait
+		}
+		if wait > c.cfg.MaxRateLimitWait || attempt >= maxRateLimitRetries {
+			return nil, pipeline.Retryable(fmt.Errorf("%s: rate limited %d times: %w", op, attempt+1, err), wait)
+		}
+		c.log.Warn("evershop rate limited, waiting", "op", op, "retry_after", wait)
+		c.limiter.holdUntil(c.now().Add(wait))
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, pipeline.Retryable(fmt.Errorf("%s: waiting out 429: %w", op, err), wait)
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, op, path, bearer string, body []byte) ([]byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, pipeline.Permanent(fmt.Errorf("%s: build request: %w", op, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, pipeline.Retryable(fmt.Errorf("%s: %w", op, err), 0)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, pipeline.Retryable(fmt.Errorf("%s: read response: %w", op, err), 0)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, classifyStatus(op, resp, raw, c.now())
+	}
+	return raw, nil
+}
+
+func asStatus(err error, target **StatusError) bool {
+	return errors.As(err, target)
+}
+
+func hasStatus(err error, status int) bool {
+	var se *StatusError
+	return asStatus(err, &se) && se.Status == status
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

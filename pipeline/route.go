@@ -1,0 +1,72 @@
+package pipeline
+
+import "time"
+
+// action is what an event asks for: one of skip, catalog or a notification
+// (with the order it concerns, for superseding).
+type action struct {
+	skip    string // why nothing is done
+	catalog bool
+	note    Notification
+	order   string    // order id, for order status updates
+	status  string    // status key announced
+	at      time.Time // when the status changed, for superseding
+}
+
+// plan routes an event to its action. Invalid data is a permanent error.
+func (p *Processor) plan(ev Event) (action, error) {
+	switch ev.Type {
+	case ProductCreated, ProductUpdated, ProductDeleted:
+		if !p.cfg.AutoSyncCatalog {
+			return action{skip: "catalog sync is off (WEBHOOK_AUTO_SYNC_PRODUCTS=false)"}, nil
+		}
+		return action{catalog: true}, nil
+	case OrderCreated:
+		if !p.cfg.SendOrderConfirmation {
+			return action{skip: "order confirmations are off (WEBHOOK_SEND_ORDER_CONFIRMATION=false)"}, nil
+		}
+		o, err := ParseOrder(ev.Data)
+		if err != nil {
+			return action{}, err
+		}
+		if o.CustomerEmail == "" {
+			return action{skip: "order has no customer e-mail"}, nil
+		}
+		return action{note: Notification{EventID: ev.ID, Email: o.CustomerEmail,
+			Text: OrderConfirmationMessage(o), Reason: OrderCreated}}, nil
+	case OrderUpdated:
+		o, err := ParseOrder(ev.Data)
+		if err != nil {
+			return action{}, err
+		}
+		text, ok := StatusMessage(o)
+		if !ok {
+			return action{skip: "no customer-facing status change"}, nil
+		}
+		if o.CustomerEmail == "" {
+			return action{skip: "order has no customer e-mail"}, nil
+		}
+		status := NotifiedStatus(o)
+		at := o.UpdatedAt
+		if at.IsZero() {
+			at = ev.Timestamp
+		}
+		return action{
+			note:  Notification{EventID: ev.ID, Email: o.CustomerEmail, Text: text, Reason: OrderUpdated + ":" + status},
+			order: o.ID, status: status, at: at,
+		}, nil
+	case CustomerCreated:
+		if !p.cfg.SendWelcome {
+			return action{skip: "welcome messages are off (WEBHOOK_SEND_WELCOME_MESSAGE=false)"}, nil
+		}
+		c, err := ParseCustomer(ev.Data)
+		if err != nil {
+			return action{}, err
+		}
+		if c.Email == "" {
+			return action{skip: "customer has no e-mail"}, nil
+		}
+		return action{note: Notification{EventID: ev.ID, Email: c.Email, Text: WelcomeMessage(c), Reason: "welcome"}}, nil
+	}
+	return action{}, Permanentf("no action for event type %q", ev.Type)
+}
