@@ -1,0 +1,82 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shopstream/shopstream/pipeline"
+)
+
+// insertOutcomes names every column: clickhouse-go talks to ClickHouse
+// 18.16 over the native protocol only when an INSERT lists its columns, and
+// a list keeps the insert independent of the table's column order. The
+// order here is the order of the slices appended in InsertOutcomes.
+const insertOutcomes = "INSERT INTO webhook_events (event_id, event_type, entity_id, status, attempt, error, " +
+	"received_at, received_at_ms, processed_at, processed_at_ms, processing_ms, topic, `partition`, `offset`, ingested_at)"
+
+// InsertOutcomes writes outcomes to webhook_events as one batch (one
+// INSERT, one part). Writing the same outcomes again is harmless: rows with
+// the same key collapse (see migrations/0001_webhook_events.sql), which is
+// what lets the at-least-once sink re-deliver a batch after a failure.
+// Errors are classified (see Classify); on error nothing is reported as
+// written and the whole batch should be retried.
+func (s *Store) InsertOutcomes(ctx context.Context, outcomes []pipeline.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	n := len(outcomes)
+	var (
+		eventID, eventType, entityID = make([]string, n), make([]string, n), make([]string, n)
+		status, errText, topic       = make([]string, n), make([]string, n), make([]string, n)
+		attempt                      = make([]uint32, n)
+		receivedAt, processedAt      = make([]time.Time, n), make([]time.Time, n)
+		receivedMs, processedMs      = make([]int64, n), make([]int64, n)
+		processing                   = make([]float64, n)
+		partition                    = make([]int32, n)
+		offset                       = make([]int64, n)
+		ingestedAt                   = make([]time.Time, n)
+	)
+	ingested := s.now().UTC().Truncate(time.Second)
+	for i, o := range outcomes {
+		eventID[i], eventType[i], entityID[i] = o.EventID, o.EventType, o.EntityID
+		status[i], errText[i], topic[i] = string(o.Status), o.Error, o.Topic
+		attempt[i] = uint32(max(o.Attempt, 0))
+		receivedAt[i], receivedMs[i] = splitTime(o.ReceivedAt)
+		processedAt[i], processedMs[i] = splitTime(o.ProcessedAt)
+		processing[i] = o.ProcessingMs
+		partition[i], offset[i] = o.Partition, o.Offset
+		ingestedAt[i] = ingested
+	}
+
+	batch, err := s.conn.PrepareBatch(ctx, insertOutcomes)
+	if err != nil {
+		return Classify("prepare insert", err)
+	}
+	// Abort releases the connection if an Append fails; after Send it is a
+	// no-op that reports ErrBatchAlreadySent, which is ignored.
+	defer func() { _ = batch.Abort() }()
+	columns := []any{eventID, eventType, entityID, status, attempt, errText,
+		receivedAt, receivedMs, processedAt, processedMs, processing, topic, partition, offset, ingestedAt}
+	for i, values := range columns {
+		if err := batch.Column(i).Append(values); err != nil {
+			return Classify(fmt.Sprintf("append column %d", i), err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return Classify(fmt.Sprintf("insert %d outcomes", n), err)
+	}
+	return nil
+}
+
+// splitTime gives the DateTime and unix-millisecond forms of t. DateTime is
+// an unsigned count of seconds since 1970, so an unset (zero) time, which
+// would underflow it, is stored as the epoch: 0 in both columns, which the
+// queries treat as "unknown".
+func splitTime(t time.Time) (time.Time, int64) {
+	if t.IsZero() || t.Before(time.Unix(0, 0)) {
+		return time.Unix(0, 0).UTC(), 0
+	}
+	ms := t.UnixMilli()
+	return time.UnixMilli(ms).UTC(), ms
+}
