@@ -19,7 +19,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 test: infra-up vet ## unit + integration tests against the real Kafka and ClickHouse
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -p 1 -timeout 25m ./...
 	$(MAKE) fuzz
 
 test-unit: ## tests that need no infrastructure

@@ -71,3 +71,11 @@ func TopicForKind(kind string) (string, error) {
 	}
 	return "", fmt.Errorf("unknown entity kind %q", kind)
 }
+
+// Consumer groups. Their names show up in lag dashboards and alerts.
+const (
+	GroupProcessor = "shopstream-processor"
+	GroupCatalog   = "shopstream-catalog"
+	GroupSink      = "shopstream-sink"
+	GroupReplay    = "shopstream-replay"
+)

@@ -44,11 +44,11 @@ type Config struct {
 	CatalogMaxWait  time.Duration
 	CatalogAutoSync bool
 
-	EverShopURL, EverShopEmail, EverShopPassword string
+	EverShopURL, EverShopEmail, EverShopPassword    string
 	CozeURL, CozeToken, CozeDatasetID, CozeFileType string
-	InboxURL, InboxToken, InboxTenant              string
-	SendOrderConfirmation, SendWelcome            bool
-	ClickHouseDSN                                 string
+	InboxURL, InboxToken, InboxTenant               string
+	SendOrderConfirmation, SendWelcome              bool
+	ClickHouseDSN                                   string
 
 	DataDir      string
 	DevKafkaAddr string

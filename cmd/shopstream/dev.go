@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
 )
 
 // runDev is `make run`: an embedded broker persisted under the data dir, the
@@ -49,10 +50,11 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = kafka.EnsureTopics(tctx, kadm.NewClient(cl), topicPlan(cfg))
+	_, err = kafka.EnsureTopics(tctx, adm, topicPlan(cfg))
 	cancel()
-	cl.Close()
 	if err != nil {
 		return fmt.Errorf("dev: topics: %w", err)
 	}
@@ -61,6 +63,20 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	procParts, err := newProcessor(cfg, log, reg, true)
+	if err != nil {
+		return err
+	}
+	parts = append(parts, procParts...)
+	if cfg.ClickHouseDSN == "" {
+		log.Info("CLICKHOUSE_DSN is not set: outcomes stay in evershop.events, no analytics sink")
+	} else if sinkParts, err := newSink(ctx, cfg, log, reg); err != nil {
+		log.Warn("ClickHouse is not usable: running without the analytics sink", "error", err)
+	} else {
+		parts = append(parts, sinkParts...)
+	}
+	lag := kafka.NewLagMonitor(adm, []string{schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink}, 5*time.Second, log, reg)
+	parts = append(parts, part{name: "lag", run: lag.Run})
 	printDevBanner(cfg)
 	return runParts(ctx, log, parts...)
 }
@@ -103,7 +119,7 @@ shopstream dev is up
   webhooks   http://%[1]s/api/webhooks/evershop/{product,order,customer}
   admin      http://%[2]s/healthz  /readyz  /metrics
   kafka      %[3]s   (kcat -b %[3]s -L)
-  data dir   %[4]s
+  data dir   %[4]s   (catalog.csv, notifications.jsonl)
   secret     EVERSHOP_WEBHOOK_SECRET=%[5]s
 
 Send a signed webhook:

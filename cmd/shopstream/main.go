@@ -23,7 +23,11 @@ func commands() []command {
 	return []command{
 		{"serve", "the webhook ingress: verify, validate, write to Kafka", runServe},
 		{"topics", "create or verify every topic with kadm", runTopics},
+		{"process", "the processor group: catalog sync, notifications, retries, DLQ", runProcess},
+		{"sink", "stream evershop.events into ClickHouse webhook_events", runSink},
+		{"migrate", "apply the ClickHouse DDL in schemas/clickhouse (idempotent)", runMigrate},
 		{"dev", "everything in one process over an embedded broker (make run)", runDev},
+		{"replay", "put dead letters back on their original topics (filters, --dry-run)", runReplay},
 		{"sign", "print the x-evershop-signature of stdin for a secret", runSign},
 	}
 }

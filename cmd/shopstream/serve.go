@@ -91,6 +91,14 @@ func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part,
 	if err != nil {
 		return nil, err
 	}
+	outcomes, err := kafka.NewOutcomeWriter(kafkaConfig(cfg), "ingress", log, reg)
+	if err != nil {
+		prod.Close(context.Background())
+		return nil, err
+	}
+	closeAll := func(ctx context.Context) error {
+		return errors.Join(prod.Close(ctx), outcomes.Close(ctx))
+	}
 	srv, err := ingress.New(ingress.Config{
 		Addr:            cfg.HTTPAddr,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
@@ -100,18 +108,19 @@ func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part,
 	}, ingress.Deps{
 		Verifier:  pipeline.NewVerifier(cfg.Secrets, 0),
 		Publisher: prod,
+		Recorder:  outcomes,
 		Logger:    log.With("component", "ingress"),
 		Registry:  reg,
 		Topic:     topicOf,
 	})
 	if err != nil {
-		prod.Close(context.Background())
+		_ = closeAll(context.Background())
 		return nil, err
 	}
 	adm := kadm.NewClient(prod.Client())
 	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, schemas.SourceTopics), log.With("component", "admin"))
 	return []part{
-		{name: "ingress", run: srv.Run, close: prod.Close},
+		{name: "ingress", run: srv.Run, close: closeAll},
 		{name: "admin", run: admin.Run},
 	}, nil
 }

@@ -48,6 +48,9 @@ func EventFromRecord(r *kgo.Record) (pipeline.Event, error) {
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = r.Timestamp
 	}
+	if ev.ID == "" {
+		ev.ID = pipeline.BodyEventID(r.Value)
+	}
 	kind, env, err := pipeline.ParseAnyEnvelope(r.Value)
 	if err != nil {
 		return ev, pipeline.Permanent(fmt.Errorf("record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
@@ -55,9 +58,6 @@ func EventFromRecord(r *kgo.Record) (pipeline.Event, error) {
 	ev.Kind, ev.Type, ev.Timestamp, ev.Data = kind, env.Event, env.Timestamp, env.Data
 	if ev.EntityID == "" {
 		ev.EntityID = env.EntityID
-	}
-	if ev.ID == "" {
-		ev.ID = pipeline.BodyEventID(r.Value)
 	}
 	return ev, nil
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/shopstream/shopstream/connectors/coze"
+	"github.com/shopstream/shopstream/connectors/evershop"
+	"github.com/shopstream/shopstream/connectors/inbox"
+	"github.com/shopstream/shopstream/connectors/ingress"
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/localfile"
+	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
+)
+
+func runProcess(ctx context.Context, args []string) error {
+	cfg, log, err := commonFlags("process", args, false, nil)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	parts, err := newProcessor(cfg, log, reg, false)
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewClient(kafkaConfig(cfg), "process-admin", log, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, processorTopics(cfg)), log.With("component", "admin"))
+	lag := kafka.NewLagMonitor(adm, []string{schemas.GroupProcessor, schemas.GroupCatalog}, 15*time.Second, log, reg)
+	return runParts(ctx, log, append(parts, part{name: "admin", run: admin.Run}, part{name: "lag", run: lag.Run})...)
+}
+
+func processorTopics(cfg Config) []string {
+	topics := append([]string(nil), schemas.SourceTopics...)
+	for _, d := range cfg.RetryTiers {
+		topics = append(topics, schemas.RetryTopic(d))
+	}
+	return topics
+}
+
+// newProcessor wires the processor group consumer and the catalog trigger.
+// local (dev) lets notifications and the catalog go to files when no inbox
+// or knowledge base is configured.
+func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local bool) ([]part, error) {
+	log = log.With("component", "processor")
+	kcfg := kafkaConfig(cfg)
+	httpClient := &http.Client{Timeout: 2 * time.Minute}
+
+	var closers []func(context.Context) error
+	closeAll := func(ctx context.Context) error {
+		var err error
+		for i := len(closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, closers[i](ctx))
+		}
+		return err
+	}
+	fail := func(err error) ([]part, error) {
+		_ = closeAll(context.Background())
+		return nil, err
+	}
+
+	prod, err := kafka.NewProducer(kcfg, "processor-producer", log, reg)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, prod.Close)
+	outcomes, err := kafka.NewOutcomeWriter(kcfg, "processor", log, reg)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, outcomes.Close)
+	fwd := kafka.NewForwarder(prod, cfg.RetryTiers, nil, reg)
+
+	var notifier pipeline.Notifier
+	switch {
+	case cfg.InboxURL != "":
+		c, err := inbox.New(inbox.Config{BaseURL: cfg.InboxURL, Token: cfg.InboxToken, Tenant: cfg.InboxTenant}, httpClient, log)
+		if err != nil {
+			return fail(configErr("inbox.api_url", err))
+		}
+		notifier = inboxNotifier{c}
+	case local:
+		l, err := localfile.OpenNotificationLog(filepath.Join(cfg.DataDir, "notifications.jsonl"), time.Now)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, func(context.Context) error { return l.Close() })
+		notifier = l
+	default:
+		return fail(configErr("inbox.api_url", errors.New("is required for shopstream process")))
+	}
+
+	var state *kafka.CatalogState
+	var source pipeline.CatalogSource
+	if cfg.EverShopURL != "" {
+		c, err := evershop.New(evershop.Config{BaseURL: cfg.EverShopURL, Email: cfg.EverShopEmail, Password: cfg.EverShopPassword}, httpClient, log)
+		if err != nil {
+			return fail(configErr("evershop.api_url", err))
+		}
+		source = evershopCatalog{c: c, log: log}
+	} else {
+		state = kafka.NewCatalogState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
+		source = state
+	}
+	var target pipeline.CatalogTarget
+	switch {
+	case cfg.CozeToken != "":
+		c, err := coze.New(coze.Config{BaseURL: cfg.CozeURL, Token: cfg.CozeToken, DatasetID: cfg.CozeDatasetID, FileType: cfg.CozeFileType}, httpClient, log)
+		if err != nil {
+			return fail(configErr("coze.api_token", err))
+		}
+		target = cozeCatalog{c}
+	case local || !cfg.CatalogAutoSync:
+		target = localfile.NewCatalogFile(filepath.Join(cfg.DataDir, "catalog.csv"), time.Now)
+	default:
+		return fail(configErr("coze.api_token", errors.New("is required for shopstream process (or set WEBHOOK_AUTO_SYNC_PRODUCTS=false)")))
+	}
+
+	var marker pipeline.CatalogMarker = kafka.NewCatalogMarks(prod, nil, nil)
+	if state != nil {
+		marker = kafka.NewCatalogMarks(prod, state, nil)
+	}
+	metrics := kafka.NewProcessorMetrics(reg)
+	proc, err := pipeline.NewProcessor(pipeline.ProcessorConfig{
+		Retry:                 pipeline.RetryPolicy{Tiers: cfg.RetryTiers},
+		SendOrderConfirmation: cfg.SendOrderConfirmation,
+		SendWelcome:           cfg.SendWelcome,
+		AutoSyncCatalog:       cfg.CatalogAutoSync,
+	}, pipeline.ProcessorDeps{
+		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: outcomes,
+		Logger: log, Observe: metrics.Observe,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	consumer, err := kafka.NewGroupConsumer(kcfg, "processor-consumer", kafka.GroupConfig{
+		Group: schemas.GroupProcessor, Topics: processorTopics(cfg), DueAt: kafka.DueAt,
+	}, kafka.ProcessorHandler(proc), log, reg)
+	if err != nil {
+		return fail(err)
+	}
+	parts := []part{{name: "processor", run: consumer.Run}}
+	if cfg.CatalogAutoSync {
+		trigger, err := kafka.NewCatalogTrigger(kcfg, kafka.CatalogTriggerConfig{
+			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,
+			PermanentAttempts: len(cfg.RetryTiers),
+		}, pipeline.NewCatalogSync(source, target, time.Now), fwd, outcomes, log, reg)
+		if err != nil {
+			return fail(err)
+		}
+		parts = append(parts, part{name: "catalog-sync", run: trigger.Run})
+	}
+	// Close the producers after both consumers stopped.
+	parts = append(parts, part{name: "processor-producers", close: closeAll})
+	return parts, nil
+}
+
+func configErr(key string, err error) error {
+	p := parser{}
+	p.fail(key, err)
+	return p.err
+}

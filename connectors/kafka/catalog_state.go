@@ -1,0 +1,311 @@
+package kafka
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
+)
+
+// CatalogState keeps the latest state of each product in a compacted topic
+// (schemas.TopicCatalogState: key = product id, value = the product as JSON,
+// a tombstone on product.deleted) and reads it back as a
+// pipeline.CatalogSource. It is the catalog when no EverShop admin API is
+// configured: the product events themselves are the only record of the
+// catalog, and compaction keeps that record as small as the catalog.
+//
+// Apply never reads before writing, so it cannot merge: an event replaces
+// the product's whole state. EverShop's own product rows carry no name,
+// description, URL or quantity (see pipeline.ParseProductEvent), so a product
+// last changed by such a row shows those fields empty. That is why a
+// production deployment should set EVERSHOP_API_URL and read the catalog from
+// the admin API instead.
+//
+// The latest record by offset wins, as it does after compaction, so a
+// product's state is the same before and after the cleaner ran. An older
+// event that reaches Apply after a newer one (it went through a retry tier)
+// therefore overwrites it until the product's next event.
+type CatalogState struct {
+	cl      *kgo.Client
+	readCfg Config
+	topic   string
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+// NewCatalogState builds the state over topic. cl is a shared producing
+// client (acks=all, murmur2 keys: see producerOpts); readCfg builds the
+// short-lived direct reader of each Products call, and its PublishTimeout
+// bounds each Apply like any other durable write.
+func NewCatalogState(cl *kgo.Client, readCfg Config, topic string, logger *slog.Logger) *CatalogState {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	timeout := readCfg.PublishTimeout
+	if timeout <= 0 {
+		timeout = DefaultConfig().PublishTimeout
+	}
+	return &CatalogState{cl: cl, readCfg: readCfg, topic: topic, log: logger.With("component", "catalog-state", "topic", topic), timeout: timeout}
+}
+
+// stateProduct is the value's JSON. It has its own field names, apart from
+// pipeline.Product, because the topic outlives any one version of the code:
+// renaming a Go field must not make the stored catalog unreadable.
+type stateProduct struct {
+	ID          string `json:"id"`
+	SKU         string `json:"sku,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Price       string `json:"price,omitempty"`
+	Currency    string `json:"currency,omitempty"`
+	Qty         int64  `json:"qty,omitempty"`
+	InStock     bool   `json:"in_stock,omitempty"`
+	Status      string `json:"status,omitempty"`
+	URL         string `json:"url,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+func toState(p pipeline.Product) stateProduct {
+	return stateProduct{ID: p.ID, SKU: p.SKU, Name: p.Name, Price: p.Price, Currency: p.Currency, Qty: p.Qty,
+		InStock: p.InStock, Status: p.Status, URL: p.URL, Description: p.Description}
+}
+
+func (sp stateProduct) product() pipeline.Product {
+	return pipeline.Product{ID: sp.ID, SKU: sp.SKU, Name: sp.Name, Price: sp.Price, Currency: sp.Currency, Qty: sp.Qty,
+		InStock: sp.InStock, Status: sp.Status, URL: sp.URL, Description: sp.Description}
+}
+
+// Apply writes the effect of a product event durably and returns once every
+// in-sync replica has it: an upsert for product.created/updated, a
+// tombstone for product.deleted. Data that cannot be parsed, or an event
+// that is not a product event, is pipeline.Permanent; a write that is not
+// acknowledged within the publish timeout (or ctx) wraps ErrUnavailable and
+// is transient.
+func (s *CatalogState) Apply(ctx context.Context, ev pipeline.Event) error {
+	rec := &kgo.Record{
+		Topic: s.topic,
+		Headers: []kgo.RecordHeader{
+			{Key: schemas.HeaderEventID, Value: []byte(ev.ID)},
+			{Key: schemas.HeaderEventType, Value: []byte(ev.Type)},
+			{Key: schemas.HeaderReceivedAt, Value: []byte(FormatTime(ev.ReceivedAt))},
+		},
+	}
+	switch ev.Type {
+	case pipeline.ProductCreated, pipeline.ProductUpdated:
+		p, err := pipeline.ParseProductEvent(ev.Data)
+		if err != nil {
+			return fmt.Errorf("catalog state: event %s: %w", ev.ID, err)
+		}
+		value, err := json.Marshal(toState(p))
+		if err != nil {
+			return pipeline.Permanentf("catalog state: encode product %s: %w", p.ID, err)
+		}
+		rec.Key, rec.Value = []byte(p.ID), value
+	case pipeline.ProductDeleted:
+		// A delete may carry no more than the id; the record key is the
+		// fallback, derived by the ingress with the same rule.
+		id, err := pipeline.EntityID(pipeline.KindProduct, ev.Data)
+		if err != nil {
+			id = ev.EntityID
+		}
+		if id == "" {
+			return pipeline.Permanentf("catalog state: event %s: deleted product has no id: %w", ev.ID, err)
+		}
+		rec.Key = []byte(id) // nil Value: a tombstone, which compaction turns into "no such key"
+	default:
+		return pipeline.Permanentf("catalog state: event %s: %q is not a product event", ev.ID, ev.Type)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("%w: catalog state: write product %s to %s: %w", ErrUnavailable, rec.Key, s.topic, err)
+	}
+	return nil
+}
+
+// Products reads the whole topic, from the start up to the end offsets
+// observed when it is called, keeps the latest value of each key (a
+// tombstone removes it), and calls fn for each product in CompareProductIDs
+// order, so that the same state always renders the same CSV and hash.
+//
+// Products written after the call began are left for the next sync (their
+// events mark the catalog dirty again). A value that does not decode is
+// logged and its product left out: one bad record must not keep the whole
+// catalog from the support bot. Reading stops when every partition reached
+// its end offset: the last offset of a partition always holds a record,
+// because compaction never touches the active segment and shopstream writes
+// no transactions (whose markers would leave a gap), so the loop ends.
+func (s *CatalogState) Products(ctx context.Context, fn func(pipeline.Product) error) error {
+	start := time.Now()
+	cl, err := NewClient(s.readCfg, "catalog-state-reader", s.log, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	want, err := s.partitionsToRead(ctx, kadm.NewClient(cl))
+	if err != nil || len(want) == 0 {
+		return err
+	}
+	offsets := make(map[int32]kgo.Offset, len(want))
+	for p := range want {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: offsets})
+
+	latest := newStateIndex()
+	records := 0
+	for len(want) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("catalog state: read %s: %w", s.topic, err)
+		}
+		if errs := fetches.Errors(); len(errs) > 0 {
+			return fmt.Errorf("catalog state: read %s partition %d: %w", errs[0].Topic, errs[0].Partition, errs[0].Err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, reading := want[r.Partition]
+			if !reading || r.Offset >= end {
+				return // past the snapshot: the next sync's business
+			}
+			records++
+			if err := latest.apply(r); err != nil {
+				s.log.Warn("leaving a product out of the catalog", "partition", r.Partition, "offset", r.Offset, "error", err)
+			}
+			if r.Offset >= end-1 {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	products := latest.sorted()
+	s.log.Debug("catalog state read", "records", records, "products", len(products), "duration", time.Since(start))
+	for i := range products {
+		if err := fn(products[i]); err != nil {
+			return err
+		}
+		products[i] = pipeline.Product{} // let the text go while the CSV grows
+	}
+	return nil
+}
+
+// partitionsToRead returns the end offset of each partition that holds
+// records (log start < end).
+func (s *CatalogState) partitionsToRead(ctx context.Context, adm *kadm.Client) (map[int32]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog state: end offsets of %s: %w", s.topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, s.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog state: start offsets of %s: %w", s.topic, err)
+	}
+	want := make(map[int32]int64)
+	ends.Each(func(o kadm.ListedOffset) {
+		if st, ok := starts.Lookup(o.Topic, o.Partition); ok && st.Offset < o.Offset {
+			want[o.Partition] = o.Offset
+		}
+	})
+	return want, nil
+}
+
+// stateIndex is the latest product per key, in a slice so the products can
+// be sorted and released one by one without copying them.
+type stateIndex struct {
+	at       map[string]int
+	products []pipeline.Product
+	live     []bool
+}
+
+func newStateIndex() *stateIndex { return &stateIndex{at: make(map[string]int)} }
+
+// apply folds one record in. A value that does not decode removes the key,
+// as a later good value would have replaced it.
+func (x *stateIndex) apply(r *kgo.Record) error {
+	key := string(r.Key)
+	if key == "" {
+		return fmt.Errorf("record without a key")
+	}
+	var sp stateProduct
+	var err error
+	if r.Value != nil {
+		if err = json.Unmarshal(r.Value, &sp); err != nil {
+			err = fmt.Errorf("product %s: %w", key, err)
+		}
+	}
+	i, known := x.at[key]
+	if r.Value == nil || err != nil {
+		if known {
+			x.live[i], x.products[i] = false, pipeline.Product{}
+		}
+		return err
+	}
+	p := sp.product()
+	p.ID = key // the key is what compaction goes by
+	if !known {
+		x.at[key] = len(x.products)
+		x.products, x.live = append(x.products, p), append(x.live, true)
+		return nil
+	}
+	x.products[i], x.live[i] = p, true
+	return nil
+}
+
+// sorted returns the live products in CompareProductIDs order.
+func (x *stateIndex) sorted() []pipeline.Product {
+	out := x.products[:0]
+	for i, p := range x.products {
+		if x.live[i] {
+			out = append(out, p)
+		}
+	}
+	clear(x.products[len(out):])
+	x.at, x.live = nil, nil
+	slices.SortFunc(out, func(a, b pipeline.Product) int { return CompareProductIDs(a.ID, b.ID) })
+	return out
+}
+
+// CompareProductIDs orders product ids the way a person reads a catalog:
+// numeric ids first, by value ("2" before "10"), then every other id
+// lexicographically. Ties in value ("07" and "7") fall back to the text, so
+// the order is total and the rendering stable.
+func CompareProductIDs(a, b string) int {
+	na, nb := isDigits(a), isDigits(b)
+	switch {
+	case na && !nb:
+		return -1
+	case !na && nb:
+		return 1
+	case na && nb:
+		ta, tb := strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+		if c := cmp.Compare(len(ta), len(tb)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(ta, tb); c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(a, b)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,140 @@
+package kafka
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
+)
+
+// Forwarder moves failed deliveries to the retry tier topics and the DLQ,
+// synchronously: the caller marks the source record only after the forward
+// is acknowledged. It satisfies pipeline.Forwarder.
+type Forwarder struct {
+	prod    *Producer
+	tiers   []time.Duration
+	now     func() time.Time
+	retries *prometheus.CounterVec
+}
+
+// NewForwarder builds a forwarder over the producer.
+func NewForwarder(prod *Producer, tiers []time.Duration, now func() time.Time, reg prometheus.Registerer) *Forwarder {
+	if now == nil {
+		now = time.Now
+	}
+	f := &Forwarder{prod: prod, tiers: tiers, now: now,
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shopstream_retries_total",
+			Help: "Deliveries forwarded to a retry tier, by tier topic.",
+		}, []string{"tier"}),
+	}
+	for _, d := range tiers {
+		f.retries.WithLabelValues(schemas.RetryTopic(d))
+	}
+	if reg != nil {
+		reg.MustRegister(f.retries)
+	}
+	return f
+}
+
+// Retry writes d to the tier of decision, due after decision.Delay.
+func (f *Forwarder) Retry(ctx context.Context, d pipeline.Delivery, dec pipeline.RetryDecision, cause error) error {
+	now := f.now()
+	topic := schemas.RetryTopic(f.tiers[dec.Tier])
+	rec := deliveryRecord(topic, d, cause, now)
+	SetHeader(rec, schemas.HeaderDueAt, FormatTime(now.Add(dec.Delay)))
+	if err := f.prod.Produce(ctx, rec); err != nil {
+		return err
+	}
+	f.retries.WithLabelValues(topic).Inc()
+	return nil
+}
+
+// DeadLetter writes d to the DLQ: the value is the original body byte for
+// byte, the headers say where it came from and why it failed.
+func (f *Forwarder) DeadLetter(ctx context.Context, d pipeline.Delivery, cause error) error {
+	return f.prod.Produce(ctx, deliveryRecord(schemas.TopicDLQ, d, cause, f.now()))
+}
+
+// deliveryRecord carries an event onward with the DLQ contract's headers.
+func deliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Time) *kgo.Record {
+	origin := d.Origin
+	if origin.Topic == "" {
+		origin = pipeline.Origin{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}
+	}
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+		if len(msg) > 1000 {
+			msg = msg[:1000]
+		}
+	}
+	return &kgo.Record{
+		Topic: topic,
+		Key:   []byte(d.Event.EntityID),
+		Value: d.Event.Body,
+		Headers: []kgo.RecordHeader{
+			{Key: schemas.HeaderEventID, Value: []byte(d.Event.ID)},
+			{Key: schemas.HeaderEventType, Value: []byte(d.Event.Type)},
+			{Key: schemas.HeaderReceivedAt, Value: []byte(FormatTime(d.Event.ReceivedAt))},
+			{Key: schemas.HeaderOriginalTopic, Value: []byte(origin.Topic)},
+			{Key: schemas.HeaderOriginalPartition, Value: []byte(strconv.FormatInt(int64(origin.Partition), 10))},
+			{Key: schemas.HeaderOriginalOffset, Value: []byte(strconv.FormatInt(origin.Offset, 10))},
+			{Key: schemas.HeaderAttempts, Value: []byte(strconv.Itoa(d.Attempt))},
+			{Key: schemas.HeaderError, Value: []byte(msg)},
+			{Key: schemas.HeaderFailedAt, Value: []byte(FormatTime(now))},
+		},
+	}
+}
+
+// DeliveryFromRecord reads a source, retry-tier or catalog-mark record as a
+// delivery. The attempt is one more than the attempts its headers report.
+func DeliveryFromRecord(r *kgo.Record) (pipeline.Delivery, error) {
+	ev, err := EventFromRecord(r)
+	d := pipeline.Delivery{
+		Event: ev, Attempt: HeaderInt(r, schemas.HeaderAttempts, 0) + 1,
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Origin: pipeline.Origin{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+	}
+	if t := Header(r, schemas.HeaderOriginalTopic); t != "" {
+		d.Origin = pipeline.Origin{
+			Topic:     t,
+			Partition: int32(HeaderInt(r, schemas.HeaderOriginalPartition, 0)),
+			Offset:    int64(HeaderInt(r, schemas.HeaderOriginalOffset, 0)),
+		}
+	}
+	if schemas.IsRetryTopic(r.Topic) || r.Topic == schemas.TopicCatalogSync {
+		return d, err
+	}
+	// A record on a source topic starts over, even if it carries the
+	// headers of an earlier life (a replay): attempt 1, origin here.
+	d.Attempt = 1
+	d.Origin = pipeline.Origin{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	return d, err
+}
+
+// DueAt reads the due time of a retry tier record (zero if none).
+func DueAt(r *kgo.Record) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, Header(r, schemas.HeaderDueAt))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// ProcessorHandler adapts the processor to the group consumer: a record that
+// is not a webhook at all goes straight to the DLQ.
+func ProcessorHandler(proc *pipeline.Processor) RecordHandler {
+	return func(ctx context.Context, r *kgo.Record) error {
+		d, err := DeliveryFromRecord(r)
+		if err != nil {
+			return proc.DeadLetter(ctx, d, err)
+		}
+		return proc.Handle(ctx, d)
+	}
+}

@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ReplayFilter selects dead letters to put back into the flow. Empty fields
+// match everything.
+type ReplayFilter struct {
+	EventTypes []string
+	EventIDs   []string
+	Since      time.Time // failed at or after
+	Until      time.Time // failed before
+}
+
+// ParseReplayFilter reads the replay command's flags. Times are RFC 3339 or
+// a duration back from now ("2h" = the last two hours).
+func ParseReplayFilter(eventTypes, eventIDs, since, until string, now time.Time) (ReplayFilter, error) {
+	var f ReplayFilter
+	for _, t := range splitList(eventTypes) {
+		if _, ok := KindOf(t); !ok {
+			return f, fmt.Errorf("--event-type: unknown event type %q", t)
+		}
+		f.EventTypes = append(f.EventTypes, t)
+	}
+	f.EventIDs = splitList(eventIDs)
+	var err error
+	if f.Since, err = parseWhen(since, now); err != nil {
+		return f, fmt.Errorf("--since: %w", err)
+	}
+	if f.Until, err = parseWhen(until, now); err != nil {
+		return f, fmt.Errorf("--until: %w", err)
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, fmt.Errorf("--since %s is not before --until %s", since, until)
+	}
+	return f, nil
+}
+
+// Match reports whether a dead letter passes the filter.
+func (f ReplayFilter) Match(eventType, eventID string, failedAt time.Time) bool {
+	if len(f.EventTypes) > 0 && !slices.Contains(f.EventTypes, eventType) {
+		return false
+	}
+	if len(f.EventIDs) > 0 && !slices.Contains(f.EventIDs, eventID) {
+		return false
+	}
+	if !f.Since.IsZero() && failedAt.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && !failedAt.Before(f.Until) {
+		return false
+	}
+	return true
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor a duration like 2h", s)
+}
