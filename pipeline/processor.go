@@ -216,7 +216,8 @@ func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause
 		if err := p.deps.Forwarder.DeadLetter(ctx, d, cause); err != nil {
 			return fmt.Errorf("dead-letter %s: %w", d.Event.ID, err)
 		}
-		p.deps.Seen.Add(d.Event.ID)
+		// Not added to Seen: an operator may replay it once the cause is
+		// fixed, and it must then be delivered.
 		p.record(d, start, StatusDead, cause)
 		return nil
 	}

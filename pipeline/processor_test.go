@@ -253,3 +253,27 @@ func TestProcessorOutageHoldsEvents(t *testing.T) {
 		}
 	})
 }
+
+// A dead-lettered event replayed after the cause was fixed is delivered: the
+// DLQ is not a "seen" verdict.
+func TestProcessorReplayAfterDeadLetter(t *testing.T) {
+	broken := true
+	inbox := &fakeInbox{fail: func(Notification) error {
+		if broken {
+			return Permanentf("inbox: 400")
+		}
+		return nil
+	}}
+	p, fwd, rec := newTestProcessor(t, ProcessorConfig{}, inbox)
+	d := orderUpdate("e1", "7", "shipped", "pending", t0)
+	if err := p.Handle(t.Context(), d); err != nil || len(fwd.dead) != 1 {
+		t.Fatalf("err %v dead %d", err, len(fwd.dead))
+	}
+	broken = false
+	if err := p.Handle(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.statuses(); len(got) != 2 || got[1] != StatusCompleted || len(inbox.sent) != 1 {
+		t.Fatalf("outcomes %v, sent %d", got, len(inbox.sent))
+	}
+}
