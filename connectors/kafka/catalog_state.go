@@ -3,9 +3,12 @@ package kafka
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -161,7 +164,8 @@ func (s *CatalogState) Products(ctx context.Context, fn func(pipeline.Product) e
 	}
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: offsets})
 
-	latest := newStateIndex()
+	latest := make(map[string]string) // product id → packProduct
+	var scratch []byte
 	records := 0
 	for len(want) > 0 {
 		fetches := cl.PollFetches(ctx)
@@ -177,7 +181,8 @@ func (s *CatalogState) Products(ctx context.Context, fn func(pipeline.Product) e
 				return // past the snapshot: the next sync's business
 			}
 			records++
-			if err := latest.apply(r); err != nil {
+			var err error
+			if scratch, err = foldRecord(latest, r, scratch); err != nil {
 				s.log.Warn("leaving a product out of the catalog", "partition", r.Partition, "offset", r.Offset, "error", err)
 			}
 			if r.Offset >= end-1 {
@@ -185,13 +190,14 @@ func (s *CatalogState) Products(ctx context.Context, fn func(pipeline.Product) e
 			}
 		})
 	}
-	products := latest.sorted()
-	s.log.Debug("catalog state read", "records", records, "products", len(products), "duration", time.Since(start))
-	for i := range products {
-		if err := fn(products[i]); err != nil {
+	ids := slices.SortedFunc(maps.Keys(latest), CompareProductIDs)
+	s.log.Debug("catalog state read", "records", records, "products", len(ids), "duration", time.Since(start))
+	for _, id := range ids {
+		p := unpackProduct(id, latest[id])
+		delete(latest, id) // let the text go while the CSV grows
+		if err := fn(p); err != nil {
 			return err
 		}
-		products[i] = pipeline.Product{} // let the text go while the CSV grows
 	}
 	return nil
 }
@@ -222,60 +228,58 @@ func (s *CatalogState) partitionsToRead(ctx context.Context, adm *kadm.Client) (
 	return want, nil
 }
 
-// stateIndex is the latest product per key, in a slice so the products can
-// be sorted and released one by one without copying them.
-type stateIndex struct {
-	at       map[string]int
-	products []pipeline.Product
-	live     []bool
-}
-
-func newStateIndex() *stateIndex { return &stateIndex{at: make(map[string]int)} }
-
-// apply folds one record in. A value that does not decode removes the key,
-// as a later good value would have replaced it.
-func (x *stateIndex) apply(r *kgo.Record) error {
+// foldRecord applies one record to latest: a tombstone removes the key, a
+// value replaces it. A value that does not decode removes the key too, as
+// it will be all that is left of the product once the topic is compacted.
+func foldRecord(latest map[string]string, r *kgo.Record, scratch []byte) ([]byte, error) {
 	key := string(r.Key)
 	if key == "" {
-		return fmt.Errorf("record without a key")
+		return scratch, errors.New("record without a product id as key")
+	}
+	if r.Value == nil {
+		delete(latest, key)
+		return scratch, nil
 	}
 	var sp stateProduct
-	var err error
-	if r.Value != nil {
-		if err = json.Unmarshal(r.Value, &sp); err != nil {
-			err = fmt.Errorf("product %s: %w", key, err)
-		}
+	if err := json.Unmarshal(r.Value, &sp); err != nil {
+		delete(latest, key)
+		return scratch, fmt.Errorf("product %s: %w", key, err)
 	}
-	i, known := x.at[key]
-	if r.Value == nil || err != nil {
-		if known {
-			x.live[i], x.products[i] = false, pipeline.Product{}
-		}
-		return err
-	}
-	p := sp.product()
-	p.ID = key // the key is what compaction goes by
-	if !known {
-		x.at[key] = len(x.products)
-		x.products, x.live = append(x.products, p), append(x.live, true)
-		return nil
-	}
-	x.products[i], x.live[i] = p, true
-	return nil
+	scratch = packProduct(scratch[:0], sp.product())
+	latest[key] = string(scratch)
+	return scratch, nil
 }
 
-// sorted returns the live products in CompareProductIDs order.
-func (x *stateIndex) sorted() []pipeline.Product {
-	out := x.products[:0]
-	for i, p := range x.products {
-		if x.live[i] {
-			out = append(out, p)
-		}
+// packProduct appends p (all but its id, which is the map key) to b as one
+// compact string: each text field as a 4-byte length and its bytes, then
+// qty (8 bytes) and in-stock (1 byte). The state of the whole catalog is in
+// memory while it is sorted; one allocation per product instead of eleven
+// makes it about a third smaller, and unpacking only slices the string.
+func packProduct(b []byte, p pipeline.Product) []byte {
+	for _, f := range [...]string{p.SKU, p.Name, p.Price, p.Currency, p.Status, p.URL, p.Description} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+		b = append(b, f...)
 	}
-	clear(x.products[len(out):])
-	x.at, x.live = nil, nil
-	slices.SortFunc(out, func(a, b pipeline.Product) int { return CompareProductIDs(a.ID, b.ID) })
-	return out
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Qty))
+	if p.InStock {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// unpackProduct reverses packProduct. The fields share s's memory.
+func unpackProduct(id, s string) pipeline.Product {
+	p := pipeline.Product{ID: id}
+	for _, f := range [...]*string{&p.SKU, &p.Name, &p.Price, &p.Currency, &p.Status, &p.URL, &p.Description} {
+		n := int(uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3]))
+		*f, s = s[4:4+n], s[4+n:]
+	}
+	var qty uint64
+	for i := range 8 {
+		qty = qty<<8 | uint64(s[i])
+	}
+	p.Qty, p.InStock = int64(qty), s[8] == 1
+	return p
 }
 
 // CompareProductIDs orders product ids the way a person reads a catalog:

@@ -168,7 +168,11 @@ func (t *CatalogTrigger) sync(ctx context.Context, _ int) error {
 		return nil // the partition moved to another member meanwhile
 	}
 	start := time.Now()
-	res, err := t.syncer.Sync(ctx)
+	// A sync that cannot finish (the broker or the knowledge base hangs)
+	// must fail and be retried, not hold the marks forever.
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	res, err := t.syncer.Sync(sctx)
 	t.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
