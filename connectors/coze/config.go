@@ -3,10 +3,11 @@ package coze
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 )
 
 // Defaults, chosen for the hosted API (api.coze.com) and a catalog of a few
@@ -20,7 +21,7 @@ const (
 	DefaultMaxPollInterval = 15 * time.Second
 	// An upload carries the whole catalog, so a request may take a while.
 	DefaultRequestTimeout  = 60 * time.Second
-	DefaultMaxContentBytes = 20 << 20
+	DefaultMaxContentBytes = 64 << 20 // a 100,000-product catalog is about 27 MB
 	DefaultListPageSize    = 100
 )
 
@@ -57,35 +58,19 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
-	if c.BaseURL == "" {
-		c.BaseURL = DefaultBaseURL
-	}
-	if c.FileType == "" {
-		c.FileType = DefaultFileType
-	}
-	if c.DocumentPrefix == "" {
-		c.DocumentPrefix = DefaultDocumentPrefix
-	}
-	setDur(&c.ProcessTimeout, DefaultProcessTimeout)
-	setDur(&c.PollInterval, DefaultPollInterval)
-	setDur(&c.MaxPollInterval, DefaultMaxPollInterval)
-	setDur(&c.RequestTimeout, DefaultRequestTimeout)
-	if c.MaxContentBytes == 0 {
-		c.MaxContentBytes = DefaultMaxContentBytes
-	}
-	if c.ListPageSize == 0 {
-		c.ListPageSize = DefaultListPageSize
-	}
+	httpx.SetDefault(&c.BaseURL, DefaultBaseURL)
+	httpx.SetDefault(&c.FileType, DefaultFileType)
+	httpx.SetDefault(&c.DocumentPrefix, DefaultDocumentPrefix)
+	httpx.SetDefault(&c.ProcessTimeout, DefaultProcessTimeout)
+	httpx.SetDefault(&c.PollInterval, DefaultPollInterval)
+	httpx.SetDefault(&c.MaxPollInterval, DefaultMaxPollInterval)
+	httpx.SetDefault(&c.RequestTimeout, DefaultRequestTimeout)
+	httpx.SetDefault(&c.MaxContentBytes, DefaultMaxContentBytes)
+	httpx.SetDefault(&c.ListPageSize, DefaultListPageSize)
 	if c.MaxPollInterval < c.PollInterval {
 		c.MaxPollInterval = c.PollInterval
 	}
 	return c
-}
-
-func setDur(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
-	}
 }
 
 // Validate reports every problem with the configuration (after defaults),
@@ -93,8 +78,8 @@ func setDur(d *time.Duration, def time.Duration) {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("coze: BaseURL (COZE_API_URL) %q is not an http(s) URL", c.BaseURL))
+	if err := httpx.CheckBaseURL("coze: BaseURL (COZE_API_URL)", c.BaseURL); err != nil {
+		errs = append(errs, err) // never "required": BaseURL has a default
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("coze: Token (COZE_API_TOKEN) is required"))

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -36,9 +37,9 @@ type Document struct {
 }
 
 type wireDocument struct {
-	ID     flexID `json:"document_id"`
-	Name   string `json:"name"`
-	Status int    `json:"status"`
+	ID     httpx.FlexID `json:"document_id"`
+	Name   string       `json:"name"`
+	Status int          `json:"status"`
 }
 
 func (w wireDocument) doc() Document {
@@ -52,7 +53,7 @@ func (c *Client) ListDocuments(ctx context.Context) ([]Document, error) {
 	for page := 1; page <= maxListPages; page++ {
 		var out struct {
 			DocumentInfos []wireDocument `json:"document_infos"`
-			Total         flexInt        `json:"total"`
+			Total         httpx.FlexInt  `json:"total"`
 		}
 		in := map[string]any{"dataset_id": c.cfg.DatasetID, "page": page, "size": size}
 		if err := c.call(ctx, fmt.Sprintf("coze list documents page %d", page), "/open_api/knowledge/document/list", in, &out); err != nil {
@@ -127,10 +128,10 @@ func (c *Client) DocumentProgress(ctx context.Context, documentID string) (Progr
 	var out struct {
 		Data struct {
 			Data []struct {
-				DocumentID     flexID `json:"document_id"`
-				Status         int    `json:"status"`
-				Progress       int    `json:"progress"`
-				StatusDescript string `json:"status_descript"`
+				DocumentID     httpx.FlexID `json:"document_id"`
+				Status         int          `json:"status"`
+				Progress       int          `json:"progress"`
+				StatusDescript string       `json:"status_descript"`
 			} `json:"data"`
 		} `json:"data"`
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -60,7 +61,7 @@ func (c *Client) login(ctx context.Context) error {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || out.Data.AccessToken == "" {
-		return pipeline.Permanentf("evershop login: no data.accessToken in %q (%v)", snippet(raw), err)
+		return pipeline.Permanentf("evershop login: no data.accessToken in %q (%v)", httpx.Snippet(raw), err)
 	}
 	now := c.now()
 	c.tok = tokens{
@@ -86,7 +87,7 @@ func (c *Client) refreshToken(ctx context.Context) error {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || out.Data.AccessToken == "" {
-		return pipeline.Permanentf("evershop refresh token: no data.accessToken in %q (%v)", snippet(raw), err)
+		return pipeline.Permanentf("evershop refresh token: no data.accessToken in %q (%v)", httpx.Snippet(raw), err)
 	}
 	c.tok.access = out.Data.AccessToken
 	c.tok.accessExp = expiry(out.Data.AccessToken, c.now(), c.cfg.TokenLifetime)

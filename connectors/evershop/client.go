@@ -1,17 +1,15 @@
 package evershop
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -49,19 +47,14 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Client, err
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if httpClient == nil {
-		httpClient = &http.Client{}
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	httpClient, logger = httpx.Defaults(httpClient, logger, "evershop")
 	return &Client{
 		cfg:     cfg,
 		http:    httpClient,
-		log:     logger.With("component", "evershop"),
+		log:     logger,
 		limiter: newLimiter(cfg.RequestsPerMinute, cfg.Burst),
 		now:     time.Now,
-		sleep:   sleepCtx,
+		sleep:   httpx.Sleep,
 	}, nil
 }
 
@@ -70,17 +63,22 @@ func (c *Client) Config() Config { return c.cfg }
 
 // post sends one JSON request through the rate limiter and returns the 2xx
 // body. A 429 is waited out (Retry-After, at most Config.MaxRateLimitWait)
-// and the request repeated; every other failure is returned classified.
+// and the request repeated, in encoded once; every other failure is
+// returned classified.
 func (c *Client) post(ctx context.Context, op, path, bearer string, in any) ([]byte, error) {
-	body, err := json.Marshal(in)
+	body, err := httpx.EncodeJSON(op, in)
 	if err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("%s: encode request: %w", op, err))
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		if err := c.limiter.wait(ctx); err != nil {
 			return nil, pipeline.Retryable(fmt.Errorf("%s: waiting for the rate limiter: %w", op, err), 0)
 		}
-		raw, err := c.once(ctx, op, path, bearer, body)
+		raw, _, err := httpx.PostJSON(ctx, c.http, httpx.Request{
+			Op: op, URL: c.cfg.BaseURL + path, Body: body, Bearer: bearer,
+			Timeout: c.cfg.Timeout, MaxResponseBytes: maxResponseBytes,
+			StatusError: newStatusError, Now: c.now,
+		})
 		var se *StatusError
 		if err == nil || !asStatus(err, &se) || se.Status != http.StatusTooManyRequests {
 			return raw, err
@@ -100,33 +98,6 @@ func (c *Client) post(ctx context.Context, op, path, bearer string, in any) ([]b
 	}
 }
 
-func (c *Client) once(ctx context.Context, op, path, bearer string, body []byte) ([]byte, error) {
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("%s: build request: %w", op, err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, pipeline.Retryable(fmt.Errorf("%s: %w", op, err), 0)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, pipeline.Retryable(fmt.Errorf("%s: read response: %w", op, err), 0)
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, classifyStatus(op, resp, raw, c.now())
-	}
-	return raw, nil
-}
-
 func asStatus(err error, target **StatusError) bool {
 	return errors.As(err, target)
 }
@@ -134,18 +105,4 @@ func asStatus(err error, target **StatusError) bool {
 func hasStatus(err error, status int) bool {
 	var se *StatusError
 	return asStatus(err, &se) && se.Status == status
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -2,10 +2,10 @@ package evershop
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 )
 
 // ProductsQuery is the admin GraphQL query of
@@ -44,29 +44,15 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
-	setInt(&c.PageSize, DefaultPageSize)
-	setInt(&c.RequestsPerMinute, DefaultRequestsPerMinute)
-	setInt(&c.Burst, DefaultBurst)
-	setDur(&c.Timeout, DefaultTimeout)
-	setDur(&c.TokenLifetime, DefaultTokenLifetime)
-	setDur(&c.RefreshBefore, DefaultRefreshBefore)
-	setDur(&c.MaxRateLimitWait, DefaultMaxRateLimitWait)
-	if c.Query == "" {
-		c.Query = ProductsQuery
-	}
+	httpx.SetDefault(&c.PageSize, DefaultPageSize)
+	httpx.SetDefault(&c.RequestsPerMinute, DefaultRequestsPerMinute)
+	httpx.SetDefault(&c.Burst, DefaultBurst)
+	httpx.SetDefault(&c.Timeout, DefaultTimeout)
+	httpx.SetDefault(&c.TokenLifetime, DefaultTokenLifetime)
+	httpx.SetDefault(&c.RefreshBefore, DefaultRefreshBefore)
+	httpx.SetDefault(&c.MaxRateLimitWait, DefaultMaxRateLimitWait)
+	httpx.SetDefault(&c.Query, ProductsQuery)
 	return c
-}
-
-func setInt(v *int, def int) {
-	if *v == 0 {
-		*v = def
-	}
-}
-
-func setDur(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
-	}
 }
 
 // Validate reports every problem with the configuration (after defaults),
@@ -74,10 +60,8 @@ func setDur(d *time.Duration, def time.Duration) {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if c.BaseURL == "" {
-		errs = append(errs, errors.New("evershop: BaseURL (EVERSHOP_API_URL) is required"))
-	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("evershop: BaseURL (EVERSHOP_API_URL) %q is not an http(s) URL", c.BaseURL))
+	if err := httpx.CheckBaseURL("evershop: BaseURL (EVERSHOP_API_URL)", c.BaseURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Email == "" {
 		errs = append(errs, errors.New("evershop: Email (EVERSHOP_ADMIN_EMAIL) is required"))

@@ -8,6 +8,7 @@
 // DESC) and EverShop's limit of 120 requests a minute: a client-side token
 // bucket keeps under it and a 429 is waited out per Retry-After rather than
 // hammered. Products are handed on as raw JSON; parsing them is pipeline's
-// job. It imports the standard library and pipeline's error classification,
-// nothing else.
+// job. It imports the standard library, pipeline's error classification and
+// the connectors' shared HTTP helpers (connectors/internal/httpx), nothing
+// else.
 package evershop

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -113,7 +114,7 @@ func decodePage(op string, raw []byte) (productsPage, error) {
 		} `json:"errors"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return productsPage{}, pipeline.Permanent(fmt.Errorf("%s: decode response %q: %w", op, snippet(raw), err))
+		return productsPage{}, pipeline.Permanent(fmt.Errorf("%s: decode response %q: %w", op, httpx.Snippet(raw), err))
 	}
 	if len(out.Errors) > 0 {
 		msgs := make([]string, len(out.Errors))
@@ -126,7 +127,7 @@ func decodePage(op string, raw []byte) (productsPage, error) {
 	}
 	p := out.Data.Products
 	if p == nil {
-		return productsPage{}, pipeline.Permanentf("%s: no data.products in %q", op, snippet(raw))
+		return productsPage{}, pipeline.Permanentf("%s: no data.products in %q", op, httpx.Snippet(raw))
 	}
 	total, err := p.Total.Int64()
 	if err != nil {

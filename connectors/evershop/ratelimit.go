@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 )
 
 // limiter is a token bucket in its GCRA form: instead of a token count it
@@ -23,7 +25,7 @@ type limiter struct {
 }
 
 func newLimiter(perMinute, burst int) *limiter {
-	return &limiter{interval: time.Minute / time.Duration(perMinute), burst: burst, now: time.Now, sleep: sleepCtx}
+	return &limiter{interval: time.Minute / time.Duration(perMinute), burst: burst, now: time.Now, sleep: httpx.Sleep}
 }
 
 // wait blocks until the caller may send one request, or ctx ends.

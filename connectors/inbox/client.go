@@ -1,16 +1,14 @@
 package inbox
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -34,16 +32,11 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Client, err
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if httpClient == nil {
-		httpClient = &http.Client{}
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	httpClient, logger = httpx.Defaults(httpClient, logger, "inbox")
 	return &Client{
 		cfg:   cfg,
 		http:  httpClient,
-		log:   logger.With("component", "inbox"),
+		log:   logger,
 		users: newLRU[string, json.RawMessage](cfg.CacheSize),
 		convs: newLRU[string, string](cfg.CacheSize),
 		now:   time.Now,
@@ -66,36 +59,13 @@ func (e *APIError) Error() string { return fmt.Sprintf("%s: inbox code %d: %s", 
 // call POSTs in as JSON and returns data.id of the {"code":0,"data":{"id"}}
 // answer, as the raw JSON the inbox sent (a number or a string).
 func (c *Client) call(ctx context.Context, op, path string, header http.Header, in any) (json.RawMessage, error) {
-	body, err := json.Marshal(in)
+	raw, _, err := httpx.PostJSON(ctx, c.http, httpx.Request{
+		Op: op, URL: c.cfg.BaseURL + path, Body: in, Bearer: c.cfg.Token, Header: header,
+		Timeout: c.cfg.Timeout, MaxResponseBytes: maxResponseBytes,
+		StatusError: newStatusError, Now: c.now,
+	})
 	if err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("%s: encode request: %w", op, err))
-	}
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("%s: build request: %w", op, err))
-	}
-	for k, vs := range header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, pipeline.Retryable(fmt.Errorf("%s: %w", op, err), 0)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, pipeline.Retryable(fmt.Errorf("%s: read response: %w", op, err), 0)
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, classifyStatus(op, resp, raw, c.now())
+		return nil, err
 	}
 	var out struct {
 		Code    *int   `json:"code"`
@@ -106,26 +76,13 @@ func (c *Client) call(ctx context.Context, op, path string, header http.Header, 
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("%s: decode response %q: %w", op, snippet(raw), err))
+		return nil, pipeline.Permanent(fmt.Errorf("%s: decode response %q: %w", op, httpx.Snippet(raw), err))
 	}
 	if out.Code != nil && *out.Code != 0 {
 		return nil, pipeline.Permanent(&APIError{Op: op, Code: *out.Code, Msg: out.Msg + out.Message})
 	}
-	if idText(out.Data.ID) == "" {
-		return nil, pipeline.Permanentf("%s: answer has no data.id: %s", op, snippet(raw))
+	if httpx.IDText(out.Data.ID) == "" {
+		return nil, pipeline.Permanentf("%s: answer has no data.id: %s", op, httpx.Snippet(raw))
 	}
 	return out.Data.ID, nil
-}
-
-// idText renders a raw JSON id for a URL path or a log line.
-func idText(raw json.RawMessage) string {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return ""
-	}
-	var str string
-	if json.Unmarshal(raw, &str) == nil {
-		return str
-	}
-	return s
 }

@@ -2,10 +2,10 @@ package inbox
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 )
 
 // Defaults.
@@ -28,15 +28,9 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
-	if c.Tenant == "" {
-		c.Tenant = DefaultTenant
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.CacheSize == 0 {
-		c.CacheSize = DefaultCacheSize
-	}
+	httpx.SetDefault(&c.Tenant, DefaultTenant)
+	httpx.SetDefault(&c.Timeout, DefaultTimeout)
+	httpx.SetDefault(&c.CacheSize, DefaultCacheSize)
 	return c
 }
 
@@ -45,10 +39,8 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if c.BaseURL == "" {
-		errs = append(errs, errors.New("inbox: BaseURL (INBOX_API_URL) is required"))
-	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("inbox: BaseURL (INBOX_API_URL) %q is not an http(s) URL", c.BaseURL))
+	if err := httpx.CheckBaseURL("inbox: BaseURL (INBOX_API_URL)", c.BaseURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("inbox: Token (INBOX_API_TOKEN) is required"))

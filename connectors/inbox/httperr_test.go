@@ -3,62 +3,18 @@ package inbox
 import (
 	"net/http"
 	"testing"
-	"time"
-
-	"github.com/shopstream/shopstream/pipeline"
 )
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name, in string
-		want     time.Duration
-	}{
-		{"empty", "", 0},
-		{"seconds", "7", 7 * time.Second},
-		{"zero", "0", 0},
-		{"negative", "-3", 0},
-		{"http date", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{"date in the past", now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"garbage", "soon", 0},
+// Classification (408, 429, 5xx retryable; Retry-After) is httpx's, tested
+// there; here: the StatusError inbox hands it, with the inbox's request id.
+func TestNewStatusError(t *testing.T) {
+	resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"X-Request-Id": {"req-9"}}}
+	err := newStatusError("inbox login", resp, []byte(`{"message":"slow down"}`))
+	want := StatusError{Op: "inbox login", Status: 429, Body: `{"message":"slow down"}`, RequestID: "req-9"}
+	if se, ok := err.(*StatusError); !ok || *se != want || se.Error() != `inbox login: HTTP 429: {"message":"slow down"} (request id req-9)` {
+		t.Errorf("newStatusError = %#v (%v), want %#v", err, err, want)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := parseRetryAfter(tt.in, now); got != tt.want {
-				t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestClassifyStatus(t *testing.T) {
-	tests := []struct {
-		status     int
-		retryAfter string
-		permanent  bool
-		after      time.Duration
-	}{
-		{http.StatusBadRequest, "", true, 0},
-		{http.StatusUnauthorized, "", true, 0},
-		{http.StatusNotFound, "", true, 0},
-		{http.StatusRequestTimeout, "", false, 0},
-		{http.StatusTooManyRequests, "3", false, 3 * time.Second},
-		{http.StatusInternalServerError, "", false, 0},
-		{http.StatusServiceUnavailable, "12", false, 12 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(http.StatusText(tt.status), func(t *testing.T) {
-			resp := &http.Response{StatusCode: tt.status, Header: http.Header{}}
-			if tt.retryAfter != "" {
-				resp.Header.Set("Retry-After", tt.retryAfter)
-			}
-			err := classifyStatus("op", resp, []byte(`{"msg":"x"}`), time.Now())
-			if got := pipeline.IsPermanent(err); got != tt.permanent {
-				t.Fatalf("IsPermanent = %v, want %v (%v)", got, tt.permanent, err)
-			}
-			if after, _ := pipeline.RetryAfter(err); after != tt.after {
-				t.Errorf("RetryAfter = %s, want %s", after, tt.after)
-			}
-		})
+	if got := (&StatusError{Op: "inbox post message", Status: 401}).Error(); got != "inbox post message: HTTP 401" {
+		t.Errorf("without body or request id: %q", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -68,7 +69,7 @@ func (c *Client) send(ctx context.Context, m Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return idText(id), nil
+	return httpx.IDText(id), nil
 }
 
 // userID logs the customer into the inbox by e-mail (creating the inbox user
@@ -87,7 +88,7 @@ func (c *Client) userID(ctx context.Context, email string) (json.RawMessage, err
 }
 
 func (c *Client) conversationID(ctx context.Context, userID json.RawMessage) (string, error) {
-	key := idText(userID)
+	key := httpx.IDText(userID)
 	if id, ok := c.convs.get(key); ok {
 		return id, nil
 	}
@@ -99,13 +100,13 @@ func (c *Client) conversationID(ctx context.Context, userID json.RawMessage) (st
 	if err != nil {
 		return "", err
 	}
-	c.convs.put(key, idText(id))
-	return idText(id), nil
+	c.convs.put(key, httpx.IDText(id))
+	return httpx.IDText(id), nil
 }
 
 func (c *Client) forget(email string) {
 	if id, ok := c.users.get(email); ok {
-		c.convs.remove(idText(id))
+		c.convs.remove(httpx.IDText(id))
 	}
 	c.users.remove(email)
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx/fakehttp"
 )
 
 const (
@@ -21,34 +23,20 @@ const (
 var fileTypes = map[string]int{"txt": 0, "pdf": 0, "doc": 0, "docx": 0, "md": 0, "csv": 1, "xlsx": 1, "xls": 1}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests[r.URL.Path]++
-	latency, down := s.latency, s.down
-	var fail *failure
-	if !down {
-		fail = s.takeFailure(r.URL.Path)
-	}
-	s.mu.Unlock()
-
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
+	fail, down, latency := s.rec.Take(r.URL.Path)
+	if !fakehttp.Wait(r, latency) {
+		return
 	}
 	switch {
 	case down:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 5000, "msg": "service unavailable"})
 		return
-	case fail != nil && fail.status == http.StatusOK:
-		writeJSON(w, http.StatusOK, map[string]any{"code": fail.code, "msg": "injected failure"})
+	case fail != nil && fail.Status == http.StatusOK:
+		writeJSON(w, http.StatusOK, map[string]any{"code": fail.Code, "msg": "injected failure"})
 		return
 	case fail != nil:
-		if fail.retryAfter != "" {
-			w.Header().Set("Retry-After", fail.retryAfter)
-		}
-		writeJSON(w, fail.status, map[string]any{"code": fail.status, "msg": "injected failure"})
+		fail.SetRetryAfter(w)
+		writeJSON(w, fail.Status, map[string]any{"code": fail.Status, "msg": "injected failure"})
 		return
 	}
 
@@ -62,10 +50,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]any{"code": 4100, "msg": msg})
 		return
 	}
-	var body map[string]any
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&body); err != nil {
+	body, err := fakehttp.DecodeObject(r)
+	if err != nil {
 		s.bad(w, "%s %s: body is not a JSON object: %v", r.Method, r.URL.Path, err)
 		return
 	}
@@ -79,7 +65,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/v1/datasets/") && strings.HasSuffix(r.URL.Path, processPath):
 		s.process(w, r.URL.Path, body)
 	default:
-		msg := s.violation("%s %s: no such Coze endpoint", r.Method, r.URL.Path)
+		msg := s.rec.Violation("%s %s: no such Coze endpoint", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "msg": msg})
 	}
 }
@@ -88,13 +74,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) checkHeaders(r *http.Request) string {
 	switch {
 	case r.Method != http.MethodPost:
-		return s.violation("%s %s: Coze knowledge endpoints take POST", r.Method, r.URL.Path)
-	case r.Header.Get("Authorization") != "Bearer "+s.token:
-		return s.violation("%s: Authorization %q is not the Bearer token", r.URL.Path, r.Header.Get("Authorization"))
-	case !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
-		return s.violation("%s: Content-Type %q, want application/json", r.URL.Path, r.Header.Get("Content-Type"))
+		return s.rec.Violation("%s %s: Coze knowledge endpoints take POST", r.Method, r.URL.Path)
+	case !fakehttp.HasBearer(r, s.token):
+		return s.rec.Violation("%s: Authorization %q is not the Bearer token", r.URL.Path, r.Header.Get("Authorization"))
+	case !fakehttp.IsJSON(r):
+		return s.rec.Violation("%s: Content-Type %q, want application/json", r.URL.Path, r.Header.Get("Content-Type"))
 	case strings.HasPrefix(r.URL.Path, "/open_api/knowledge/document/") && r.Header.Get("Agw-Js-Conv") != "str":
-		return s.violation("%s: missing header Agw-Js-Conv: str", r.URL.Path)
+		return s.rec.Violation("%s: missing header Agw-Js-Conv: str", r.URL.Path)
 	}
 	return ""
 }
@@ -244,7 +230,7 @@ func wire(d *Document) map[string]any {
 
 // bad records a violation and answers 400; it expects s.mu held.
 func (s *Server) bad(w http.ResponseWriter, format string, args ...any) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"code": 4000, "msg": s.violation(format, args...)})
+	writeJSON(w, http.StatusBadRequest, map[string]any{"code": 4000, "msg": s.rec.Violation(format, args...)})
 }
 
 // idString accepts an int64 id sent as a string (Agw-Js-Conv: str) or a number.
@@ -267,9 +253,8 @@ func intOr(v any, def int) int {
 	return def
 }
 
+// writeJSON answers with a log id, as Coze does.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Tt-Logid", fmt.Sprintf("fake%d", time.Now().UnixNano()))
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fakehttp.WriteJSON(w, status, v)
 }

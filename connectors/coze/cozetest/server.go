@@ -9,7 +9,6 @@
 package cozetest
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx/fakehttp"
 )
 
 // Document processing states, as Coze reports them.
@@ -39,16 +40,17 @@ type Document struct {
 	willFail   bool
 }
 
-type failure struct {
-	path       string // empty: any request
-	status     int
-	retryAfter string
-	code       int // with status 200: a business error {code, msg}
-}
+// controls is fakehttp.Controls under an unexported name, so that embedded
+// only its methods join the Server's API.
+type controls = fakehttp.Controls
 
-// Server is the fake. Create it with NewServer or Start.
+// Server is the fake. Create it with NewServer or Start. Besides its own
+// methods it has those of fakehttp.Controls: SetDown, SetLatency, Requests
+// (counted by URL path) and Violations.
 type Server struct {
 	*httptest.Server
+	controls
+	rec              fakehttp.Recorder // failures injected with status 200 carry a business error code
 	token, datasetID string
 
 	mu             sync.Mutex
@@ -57,17 +59,13 @@ type Server struct {
 	nextID         int64
 	processPolls   int
 	failProcessing int
-	failures       []failure
-	down           bool
-	latency        time.Duration
-	requests       map[string]int
-	violations     []string
 	uploads        int
 }
 
 // NewServer starts a fake for one dataset and bearer token. Close it when done.
 func NewServer(token, datasetID string) *Server {
-	s := &Server{token: token, datasetID: datasetID, nextID: 7400000000000000000, processPolls: 1, requests: map[string]int{}}
+	s := &Server{token: token, datasetID: datasetID, nextID: 7400000000000000000, processPolls: 1}
+	s.controls, s.rec = fakehttp.New()
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -93,46 +91,24 @@ func (s *Server) FailProcessingNext(n int) { s.with(func() { s.failProcessing = 
 
 // FailNext answers the next n requests with status (429 carries Retry-After: 1).
 func (s *Server) FailNext(n, status int) {
-	ra := ""
-	if status == http.StatusTooManyRequests {
-		ra = "1"
-	}
-	s.FailNextRetryAfter(n, status, ra)
+	s.FailNextRetryAfter(n, status, fakehttp.DefaultRetryAfter(status))
 }
 
 // FailNextRetryAfter is FailNext with an explicit Retry-After header value.
 func (s *Server) FailNextRetryAfter(n, status int, retryAfter string) {
-	s.with(func() {
-		for range n {
-			s.failures = append(s.failures, failure{status: status, retryAfter: retryAfter})
-		}
-	})
+	s.rec.Inject(n, fakehttp.Failure{Status: status, RetryAfter: retryAfter})
 }
 
 // FailPathNext answers the next n requests to path (e.g.
 // "/open_api/knowledge/document/create") with status, leaving others alone.
 func (s *Server) FailPathNext(path string, n, status int) {
-	s.with(func() {
-		for range n {
-			s.failures = append(s.failures, failure{path: path, status: status})
-		}
-	})
+	s.rec.Inject(n, fakehttp.Failure{Path: path, Status: status})
 }
 
 // FailNextCode answers the next n requests 200 {"code": code, "msg": ...}.
 func (s *Server) FailNextCode(n, code int) {
-	s.with(func() {
-		for range n {
-			s.failures = append(s.failures, failure{status: http.StatusOK, code: code})
-		}
-	})
+	s.rec.Inject(n, fakehttp.Failure{Status: http.StatusOK, Code: code})
 }
-
-// SetDown simulates a total outage: every request gets 503 until SetDown(false).
-func (s *Server) SetDown(down bool) { s.with(func() { s.down = down }) }
-
-// SetLatency delays every answer (the request's context still cancels it).
-func (s *Server) SetLatency(d time.Duration) { s.with(func() { s.latency = d }) }
 
 // Seed adds a document directly (for example a hand-made FAQ that must
 // survive, or an old catalog) and returns its id.
@@ -171,32 +147,6 @@ func (s *Server) Uploads() int {
 	return s.uploads
 }
 
-// Requests counts requests by URL path (answered or failed on demand).
-func (s *Server) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[path]
-}
-
-// Violations lists the contract breaches seen so far.
-func (s *Server) Violations() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.violations)
-}
-
-// takeFailure pops the first injected failure that applies to path; it
-// expects s.mu held.
-func (s *Server) takeFailure(path string) *failure {
-	for i, f := range s.failures {
-		if f.path == "" || f.path == path {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			return &f
-		}
-	}
-	return nil
-}
-
 func (s *Server) with(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -219,10 +169,4 @@ func (s *Server) find(id string) *Document {
 		}
 	}
 	return nil
-}
-
-func (s *Server) violation(format string, args ...any) string {
-	msg := fmt.Sprintf(format, args...)
-	s.violations = append(s.violations, msg)
-	return msg
 }

@@ -9,49 +9,31 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx/fakehttp"
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests[r.URL.Path]++
-	latency, down := s.latency, s.down
-	var fail *failure
-	if !down {
-		for i, f := range s.failures {
-			if f.path == "" || f.path == r.URL.Path {
-				fail = &f
-				s.failures = append(s.failures[:i], s.failures[i+1:]...)
-				break
-			}
-		}
-	}
-	s.mu.Unlock()
-
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
+	fail, down, latency := s.rec.Take(r.URL.Path)
+	if !fakehttp.Wait(r, latency) {
+		return
 	}
 	switch {
 	case down:
 		apiError(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return
-	case fail != nil && fail.graphqlError != "":
-		writeJSON(w, http.StatusOK, map[string]any{"errors": []any{map[string]any{"message": fail.graphqlError}}, "data": nil})
+	case fail != nil && fail.Message != "":
+		fakehttp.WriteJSON(w, http.StatusOK, map[string]any{"errors": []any{map[string]any{"message": fail.Message}}, "data": nil})
 		return
 	case fail != nil:
-		if fail.retryAfter != "" {
-			w.Header().Set("Retry-After", fail.retryAfter)
-		}
-		apiError(w, fail.status, http.StatusText(fail.status))
+		fail.SetRetryAfter(w)
+		apiError(w, fail.Status, http.StatusText(fail.Status))
 		return
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	if r.Method != http.MethodPost || !fakehttp.IsJSON(r) {
 		s.bad(w, "%s %s: want POST with Content-Type application/json, got %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
 		return
 	}
@@ -68,7 +50,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case PathGraphQL:
 		s.graphql(w, r, body)
 	default:
-		msg := s.violation("%s %s: no such EverShop endpoint", r.Method, r.URL.Path)
+		msg := s.rec.Violation("%s %s: no such EverShop endpoint", r.Method, r.URL.Path)
 		apiError(w, http.StatusNotFound, msg)
 	}
 }
@@ -84,7 +66,7 @@ func (s *Server) login(w http.ResponseWriter, body map[string]any) {
 		apiError(w, http.StatusBadRequest, "Invalid email or password")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{
+	fakehttp.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{
 		"accessToken": s.issue("access", s.accessTTL), "refreshToken": s.issue("refresh", s.refreshTTL)}})
 }
 
@@ -98,13 +80,13 @@ func (s *Server) refresh(w http.ResponseWriter, body map[string]any) {
 		apiError(w, http.StatusUnauthorized, msg)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"accessToken": s.issue("access", s.accessTTL)}})
+	fakehttp.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"accessToken": s.issue("access", s.accessTTL)}})
 }
 
 func (s *Server) graphql(w http.ResponseWriter, r *http.Request, body map[string]any) {
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || bearer == "" {
-		apiError(w, http.StatusUnauthorized, s.violation("admin/graphql: Authorization: Bearer <accessToken> is required"))
+		apiError(w, http.StatusUnauthorized, s.rec.Violation("admin/graphql: Authorization: Bearer <accessToken> is required"))
 		return
 	}
 	if msg := s.check(bearer, "access"); msg != "" {
@@ -147,7 +129,7 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request, body map[string
 		items = all[from:min(from+limit, len(all))]
 	}
 	s.pagesServed = append(s.pagesServed, fmt.Sprintf("%d/%d", page, limit))
-	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"products": map[string]any{
+	fakehttp.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"products": map[string]any{
 		"total": len(all), "currentPage": page, "items": items}}})
 }
 
@@ -198,23 +180,10 @@ func (s *Server) sorted() []json.RawMessage {
 
 // bad records a violation and answers 400; s.mu held.
 func (s *Server) bad(w http.ResponseWriter, format string, args ...any) {
-	apiError(w, http.StatusBadRequest, s.violation(format, args...))
-}
-
-// violation records a contract breach; s.mu held.
-func (s *Server) violation(format string, args ...any) string {
-	msg := fmt.Sprintf(format, args...)
-	s.violations = append(s.violations, msg)
-	return msg
+	apiError(w, http.StatusBadRequest, s.rec.Violation(format, args...))
 }
 
 // apiError answers in EverShop's error shape.
 func apiError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]any{"status": status, "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fakehttp.WriteJSON(w, status, map[string]any{"error": map[string]any{"status": status, "message": msg}})
 }

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx/fakehttp"
 )
 
 // Endpoint paths.
@@ -39,14 +41,17 @@ type token struct {
 	revoked bool
 }
 
-type failure struct {
-	path, retryAfter, graphqlError string
-	status                         int
-}
+// controls is fakehttp.Controls under an unexported name, so that embedded
+// only its methods join the Server's API.
+type controls = fakehttp.Controls
 
-// Server is the fake. Create it with NewServer or Start.
+// Server is the fake. Create it with NewServer or Start. Besides its own
+// methods it has those of fakehttp.Controls: SetDown, SetLatency, Requests
+// (counted by path, including failed requests) and Violations.
 type Server struct {
 	*httptest.Server
+	controls
+	rec             fakehttp.Recorder // a failure with a Message answers it as a GraphQL error
 	email, password string
 
 	mu          sync.Mutex
@@ -55,18 +60,14 @@ type Server struct {
 	seq         int
 	accessTTL   time.Duration
 	refreshTTL  time.Duration
-	failures    []failure
-	down        bool
-	latency     time.Duration
-	requests    map[string]int
-	violations  []string
 	pagesServed []string // "page/limit" of each answered products query
 }
 
 // NewServer starts a fake store with one admin account. Close it when done.
 func NewServer(email, password string) *Server {
 	s := &Server{email: email, password: password, products: map[int64]json.RawMessage{},
-		tokens: map[string]*token{}, accessTTL: 15 * time.Minute, refreshTTL: 24 * time.Hour, requests: map[string]int{}}
+		tokens: map[string]*token{}, accessTTL: 15 * time.Minute, refreshTTL: 24 * time.Hour}
+	s.controls, s.rec = fakehttp.New()
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -145,33 +146,12 @@ func (s *Server) FailNext(n, status int) { s.FailPathNext("", n, status, "") }
 // FailPathNext answers the next n requests to path ("" = any) with status
 // and, if set, a Retry-After header.
 func (s *Server) FailPathNext(path string, n, status int, retryAfter string) {
-	s.with(func() {
-		for range n {
-			s.failures = append(s.failures, failure{path: path, status: status, retryAfter: retryAfter})
-		}
-	})
+	s.rec.Inject(n, fakehttp.Failure{Path: path, Status: status, RetryAfter: retryAfter})
 }
 
 // GraphQLErrorNext answers the next n GraphQL requests 200 with an errors array.
 func (s *Server) GraphQLErrorNext(n int, message string) {
-	s.with(func() {
-		for range n {
-			s.failures = append(s.failures, failure{path: PathGraphQL, status: http.StatusOK, graphqlError: message})
-		}
-	})
-}
-
-// SetDown simulates a total outage: every request gets 503 until SetDown(false).
-func (s *Server) SetDown(down bool) { s.with(func() { s.down = down }) }
-
-// SetLatency delays every answer (the request's context still cancels it).
-func (s *Server) SetLatency(d time.Duration) { s.with(func() { s.latency = d }) }
-
-// Requests counts requests by path, including failed ones.
-func (s *Server) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[path]
+	s.rec.Inject(n, fakehttp.Failure{Path: PathGraphQL, Status: http.StatusOK, Message: message})
 }
 
 // PagesServed lists "page/limit" for each products page answered, in order.
@@ -179,13 +159,6 @@ func (s *Server) PagesServed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.pagesServed)
-}
-
-// Violations lists the contract breaches seen so far.
-func (s *Server) Violations() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.violations)
 }
 
 func (s *Server) revoke(kind string) {

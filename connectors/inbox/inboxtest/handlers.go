@@ -8,28 +8,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx/fakehttp"
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	route, convID := routeOf(r.URL.Path)
+	fail, down, latency := s.rec.Take(route)
 	s.mu.Lock()
-	s.requests[route]++
-	latency, down := s.latency, s.down
-	var fail *failure
-	if !down {
-		fail = s.takeFailure(route)
-	}
 	lose := !down && fail == nil && route == PathMessages && s.lose > 0
 	if lose {
 		s.lose--
 	}
 	s.mu.Unlock()
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
+	if !fakehttp.Wait(r, latency) {
+		return
 	}
 	switch {
 	case lose:
@@ -40,10 +33,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": "inbox unavailable"})
 		return
 	case fail != nil:
-		if fail.retryAfter != "" {
-			w.Header().Set("Retry-After", fail.retryAfter)
-		}
-		writeJSON(w, fail.status, map[string]any{"code": fail.status, "message": "injected failure"})
+		fail.SetRetryAfter(w)
+		writeJSON(w, fail.Status, map[string]any{"code": fail.Status, "message": "injected failure"})
 		return
 	}
 	s.handle(w, r, route, convID)
@@ -57,18 +48,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, route, convID st
 	case r.Method != http.MethodPost:
 		s.bad(w, "%s %s: the inbox API takes POST", r.Method, r.URL.Path)
 		return
-	case r.Header.Get("Authorization") != "Bearer "+s.token:
-		msg := s.violation("%s: Authorization %q is not the Bearer INBOX_API_TOKEN", r.URL.Path, r.Header.Get("Authorization"))
+	case !fakehttp.HasBearer(r, s.token):
+		msg := s.rec.Violation("%s: Authorization %q is not the Bearer INBOX_API_TOKEN", r.URL.Path, r.Header.Get("Authorization"))
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"code": 401, "message": msg})
 		return
-	case !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
+	case !fakehttp.IsJSON(r):
 		s.bad(w, "%s: Content-Type %q, want application/json", r.URL.Path, r.Header.Get("Content-Type"))
 		return
 	}
-	var body map[string]any
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&body); err != nil {
+	body, err := fakehttp.DecodeObject(r)
+	if err != nil {
 		s.bad(w, "%s: body is not a JSON object: %v", r.URL.Path, err)
 		return
 	}
@@ -80,7 +69,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, route, convID st
 	case PathMessages:
 		s.postMessage(w, r, convID, body)
 	default:
-		msg := s.violation("%s %s: no such inbox endpoint", r.Method, r.URL.Path)
+		msg := s.rec.Violation("%s %s: no such inbox endpoint", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": msg})
 	}
 }
@@ -186,16 +175,15 @@ func userID(v any) (int64, bool) {
 
 // bad records a violation and answers 400; s.mu held.
 func (s *Server) bad(w http.ResponseWriter, format string, args ...any) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "message": s.violation(format, args...)})
+	writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "message": s.rec.Violation(format, args...)})
 }
 
 func ok(w http.ResponseWriter, data map[string]any) {
 	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "data": data})
 }
 
+// writeJSON answers with a request id, as the inbox does.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Request-Id", fmt.Sprintf("req-%d", time.Now().UnixNano()))
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fakehttp.WriteJSON(w, status, v)
 }

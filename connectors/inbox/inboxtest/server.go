@@ -10,13 +10,13 @@
 package inboxtest
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shopstream/shopstream/connectors/internal/httpx/fakehttp"
 )
 
 // Route names accepted by Requests and FailPathNext.
@@ -50,14 +50,18 @@ type conversation struct {
 	messages []*Message
 }
 
-type failure struct {
-	path, retryAfter string
-	status           int
-}
+// controls is fakehttp.Controls under an unexported name, so that embedded
+// only its methods join the Server's API.
+type controls = fakehttp.Controls
 
-// Server is the fake. Create it with NewServer or Start.
+// Server is the fake. Create it with NewServer or Start. Besides its own
+// methods it has those of fakehttp.Controls: SetDown, SetLatency, Requests
+// (counted by route: PathLogin, PathConversation, PathMessages) and
+// Violations.
 type Server struct {
 	*httptest.Server
+	controls
+	rec   fakehttp.Recorder
 	token string
 
 	mu          sync.Mutex
@@ -69,19 +73,15 @@ type Server struct {
 	all         []*Message
 	posts       int
 	seq         int64
-	failures    []failure
 	lose        int
-	down        bool
-	latency     time.Duration
-	requests    map[string]int
-	violations  []string
 }
 
 // NewServer starts a fake accepting one bearer token. Close it when done.
 func NewServer(token string) *Server {
 	s := &Server{token: token, users: map[string]*user{}, usersByID: map[int64]*user{},
 		convs: map[string]*conversation{}, convByUser: map[int64]*conversation{},
-		idempotency: map[string]*Message{}, requests: map[string]int{}}
+		idempotency: map[string]*Message{}}
+	s.controls, s.rec = fakehttp.New()
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -100,32 +100,18 @@ func (s *Server) FailNext(n, status int) { s.FailPathNext("", n, status) }
 // FailPathNext is FailNext for one route only (PathLogin, PathConversation,
 // PathMessages); "" matches any.
 func (s *Server) FailPathNext(path string, n, status int) {
-	ra := ""
-	if status == http.StatusTooManyRequests {
-		ra = "1"
-	}
-	s.FailNextRetryAfter(path, n, status, ra)
+	s.FailNextRetryAfter(path, n, status, fakehttp.DefaultRetryAfter(status))
 }
 
 // FailNextRetryAfter is FailPathNext with an explicit Retry-After value.
 func (s *Server) FailNextRetryAfter(path string, n, status int, retryAfter string) {
-	s.with(func() {
-		for range n {
-			s.failures = append(s.failures, failure{path: path, status: status, retryAfter: retryAfter})
-		}
-	})
+	s.rec.Inject(n, fakehttp.Failure{Path: path, Status: status, RetryAfter: retryAfter})
 }
 
 // LoseResponseNext makes the next n message POSTs take effect (stored) but
 // answer 504, as when a proxy times out after the backend wrote: the client
 // cannot know, retries, and Idempotency-Key must prevent a duplicate.
 func (s *Server) LoseResponseNext(n int) { s.with(func() { s.lose = n }) }
-
-// SetDown simulates a total outage: every request gets 503 until SetDown(false).
-func (s *Server) SetDown(down bool) { s.with(func() { s.down = down }) }
-
-// SetLatency delays every answer (the request's context still cancels it).
-func (s *Server) SetLatency(d time.Duration) { s.with(func() { s.latency = d }) }
 
 // SetToken rotates the accepted bearer token.
 func (s *Server) SetToken(token string) { s.with(func() { s.token = token }) }
@@ -174,20 +160,6 @@ func (s *Server) ConversationID(email string) (string, bool) {
 	return "", false
 }
 
-// Requests counts requests by route (PathLogin, PathConversation, PathMessages).
-func (s *Server) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[path]
-}
-
-// Violations lists the contract breaches seen so far.
-func (s *Server) Violations() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.violations)
-}
-
 func (s *Server) filter(keep func(*Message) bool) []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -204,22 +176,4 @@ func (s *Server) with(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f()
-}
-
-// takeFailure pops the first injected failure for route; s.mu held.
-func (s *Server) takeFailure(route string) *failure {
-	for i, f := range s.failures {
-		if f.path == "" || f.path == route {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			return &f
-		}
-	}
-	return nil
-}
-
-// violation records a contract breach; s.mu held.
-func (s *Server) violation(format string, args ...any) string {
-	msg := fmt.Sprintf(format, args...)
-	s.violations = append(s.violations, msg)
-	return msg
 }

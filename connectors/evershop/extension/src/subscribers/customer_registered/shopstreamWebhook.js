@@ -1,0 +1,5 @@
+import { recordCustomer } from '../../lib/record.js';
+
+export default async function shopstreamWebhook(data) {
+  await recordCustomer('customer_registered', data);
+}

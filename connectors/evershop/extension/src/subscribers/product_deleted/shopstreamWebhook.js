@@ -1,0 +1,5 @@
+import { recordProduct } from '../../lib/record.js';
+
+export default async function shopstreamWebhook(data) {
+  await recordProduct('product_deleted', data);
+}

@@ -1,0 +1,5 @@
+import { recordOrderChange } from '../../lib/record.js';
+
+export default async function shopstreamWebhook(data) {
+  await recordOrderChange('shipment_status_changed', data);
+}

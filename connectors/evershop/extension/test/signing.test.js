@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { sign, webhookHeaders } from '../src/lib/signing.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+// The shared vectors live in the steering repo's fixtures; fall back to the
+// first vector inline when the checkout has no shared/ beside it.
+function vectors() {
+  const candidates = [
+    process.env.SHOPSTREAM_SIGNATURE_FIXTURES,
+    resolve(here, '../../../../../shared/fixtures/signatures.json'),
+    '/work/shared/fixtures/signatures.json'
+  ].filter(Boolean);
+  for (const p of candidates) {
+    try {
+      return JSON.parse(readFileSync(p, 'utf8')).evershop;
+    } catch {
+      // next
+    }
+  }
+  return {
+    secret: 'your-webhook-secret',
+    cases: [{
+      body: '{"event":"product.created","timestamp":"2025-10-28T12:00:00Z","data":{"id":"123","name":"New Product","description":"Product description","price":99.99,"sku":"PROD-123","qty":100}}',
+      signature: 'c20ebcf09fe50668caf65fbddfb530d38f83567a199e25e57821311fe90eb23b',
+      valid: true
+    }]
+  };
+}
+
+test('signatures match the shared evershop vectors', () => {
+  const { secret, cases } = vectors();
+  let checked = 0;
+  for (const c of cases) {
+    const got = sign(secret, c.body);
+    assert.match(got, /^[0-9a-f]{64}$/, 'lowercase hex');
+    const expected = c.signature.replace(/^sha256=/, '').toLowerCase();
+    if (c.valid) {
+      assert.equal(got, expected, `vector ${c.note || c.body.slice(0, 40)}`);
+    } else {
+      assert.notEqual(got, expected, 'an invalid vector must not match');
+    }
+    checked++;
+  }
+  assert.ok(checked >= 1);
+});
+
+test('the exact bytes are signed (no re-serialization)', () => {
+  const body = '{"event": "product.updated", "timestamp": "2025-10-28T12:00:00Z", "data": {"id": "7", "price": 10.0, "name": "Caf\\u00e9"}}';
+  const reserialized = JSON.stringify(JSON.parse(body));
+  assert.notEqual(sign('your-webhook-secret', body), sign('your-webhook-secret', reserialized));
+  assert.equal(sign('your-webhook-secret', body), '8e85a4694524c5a400911b265d1d21e30c59a0e8db62749d8c94957317eae451');
+  assert.equal(sign('s', Buffer.from('abc')), sign('s', 'abc'));
+});
+
+test('headers carry signature and stable webhook id', () => {
+  const body = Buffer.from('{"event":"order.updated"}');
+  const h = webhookHeaders('k', body, 'evt-1');
+  assert.equal(h['x-evershop-signature'], sign('k', body));
+  assert.equal(h['x-evershop-webhook-id'], 'evt-1');
+  assert.equal(h['content-type'], 'application/json');
+  assert.throws(() => sign('', 'x'), /secret/);
+});
