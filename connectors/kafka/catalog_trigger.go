@@ -126,6 +126,9 @@ func (t *CatalogTrigger) Run(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = t.cl.CommitMarkedOffsets(cctx)
+		// The last, cancelled poll still blocks rebalances; Close's
+		// LeaveGroup would wait for it forever (see GroupConsumer.close).
+		t.cl.AllowRebalance()
 		t.cl.Close()
 	}()
 	g, gctx := errgroup.WithContext(ctx)

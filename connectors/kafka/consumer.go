@@ -125,6 +125,10 @@ func (c *GroupConsumer) close() {
 	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
 		c.log.Warn("final commit failed; the last records will be handled again", "error", err)
 	}
+	// The last PollRecords (cancelled by ctx) still counts as a poll that
+	// blocks rebalances (BlockRebalanceOnPoll); Close leaves the group, which
+	// waits for that block to be lifted, so without this it never returns.
+	c.cl.AllowRebalance()
 	c.cl.Close()
 }
 

@@ -91,7 +91,13 @@ func NewSink(kcfg Config, cfg SinkConfig, store OutcomeStore, log *slog.Logger, 
 // Run consumes until ctx ends; the batch in hand is flushed before it
 // returns (bounded), or left uncommitted for the next run.
 func (s *Sink) Run(ctx context.Context) error {
-	defer s.cl.Close()
+	defer func() {
+		// The last poll may still block rebalances (BlockRebalanceOnPoll);
+		// Close leaves the group, which waits for that block to be released,
+		// so without this Run would never return.
+		s.cl.AllowRebalance()
+		s.cl.Close()
+	}()
 	batch := make([]pipeline.Outcome, 0, s.cfg.BatchSize)
 	var first time.Time
 	for {
