@@ -43,7 +43,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		dev  bool
 		key  string
 	}{
-		{"missing secret", []string{"SHOPSTREAM_KAFKA_BROKERS=127.0.0.1:9092"}, false, "EVERSHOP_WEBHOOK_SECRET"},
 		{"missing brokers", []string{"EVERSHOP_WEBHOOK_SECRET=s"}, false, "SHOPSTREAM_KAFKA_BROKERS"},
 		{"broker without port", append(base, "SHOPSTREAM_KAFKA_BROKERS=localhost"), false, "SHOPSTREAM_KAFKA_BROKERS"},
 		{"bad duration", append(base, "SHOPSTREAM_CATALOG_QUIET=2x"), false, "SHOPSTREAM_CATALOG_QUIET"},
@@ -108,5 +107,20 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		if !strings.Contains(string(readme), "| `"+s.Key+"` | `"+s.Env+"` |") {
 			t.Errorf("README has no row for %s (%s)", s.Env, s.Key)
 		}
+	}
+}
+
+func TestOnlyTheIngressNeedsTheSecret(t *testing.T) {
+	k, err := loadConfig("", []string{"SHOPSTREAM_KAFKA_BROKERS=127.0.0.1:9092"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig(k, false)
+	if err != nil {
+		t.Fatalf("processor/sink configuration without a secret: %v", err)
+	}
+	var ce *ConfigError
+	if err := requireSecret(cfg); !errors.As(err, &ce) || ce.Env != "EVERSHOP_WEBHOOK_SECRET" {
+		t.Fatalf("serve without a secret: %v", err)
 	}
 }

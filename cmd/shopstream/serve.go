@@ -24,6 +24,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := requireSecret(cfg); err != nil {
+		return err
+	}
 	reg := newRegistry()
 	parts, err := newIngress(cfg, log, reg)
 	if err != nil {
