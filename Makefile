@@ -31,6 +31,7 @@ fuzz: ## a short run of the request-path fuzzer
 bench: build infra-up ## benchmarks (see README for the figures)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./pipeline/ ./connectors/...
 	./deploy/bench/ingress.sh
+	./deploy/bench/pipeline.sh
 
 infra-up: ## start Kafka (KRaft) and ClickHouse on loopback, installing them if needed
 	./deploy/local/infra.sh up

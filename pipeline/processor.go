@@ -61,6 +61,17 @@ type OutcomeRecorder interface {
 	Record(Outcome)
 }
 
+// Recorders records each outcome with every recorder in turn (the outcome
+// topic and the metrics).
+type Recorders []OutcomeRecorder
+
+// Record implements OutcomeRecorder.
+func (rs Recorders) Record(o Outcome) {
+	for _, r := range rs {
+		r.Record(o)
+	}
+}
+
 // ProcessorConfig holds the feature flags and the retry policy.
 type ProcessorConfig struct {
 	Retry                 RetryPolicy
@@ -80,7 +91,6 @@ type ProcessorDeps struct {
 	Seen      *SeenSet          // optional
 	Logger    *slog.Logger      // optional
 	Now       func() time.Time  // optional
-	Observe   func(out Outcome) // optional: metrics hook
 }
 
 // Processor routes each delivery to its action and makes its outcome
@@ -252,9 +262,6 @@ func (p *Processor) record(d Delivery, start time.Time, status Status, cause err
 		slog.Float64("duration_ms", out.ProcessingMs), slog.String("error", out.Error))
 	if p.deps.Recorder != nil {
 		p.deps.Recorder.Record(out)
-	}
-	if p.deps.Observe != nil {
-		p.deps.Observe(out)
 	}
 }
 

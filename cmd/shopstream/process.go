@@ -132,15 +132,14 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 	if state != nil {
 		marker = kafka.NewCatalogMarks(prod, state, nil)
 	}
-	metrics := kafka.NewProcessorMetrics(reg)
+	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
 	proc, err := pipeline.NewProcessor(pipeline.ProcessorConfig{
 		Retry:                 pipeline.RetryPolicy{Tiers: cfg.RetryTiers},
 		SendOrderConfirmation: cfg.SendOrderConfirmation,
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
 	}, pipeline.ProcessorDeps{
-		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: outcomes,
-		Logger: log, Observe: metrics.Observe,
+		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: recorder, Logger: log,
 	})
 	if err != nil {
 		return fail(err)
@@ -156,7 +155,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		trigger, err := kafka.NewCatalogTrigger(kcfg, kafka.CatalogTriggerConfig{
 			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,
 			PermanentAttempts: len(cfg.RetryTiers),
-		}, pipeline.NewCatalogSync(source, target, time.Now), fwd, outcomes, log, reg)
+		}, pipeline.NewCatalogSync(source, target, time.Now), fwd, recorder, log, reg)
 		if err != nil {
 			return fail(err)
 		}

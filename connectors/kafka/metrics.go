@@ -42,8 +42,8 @@ func NewProcessorMetrics(reg prometheus.Registerer) *ProcessorMetrics {
 	return m
 }
 
-// Observe is the processor's metrics hook.
-func (m *ProcessorMetrics) Observe(o pipeline.Outcome) {
+// Record counts one outcome (a pipeline.OutcomeRecorder).
+func (m *ProcessorMetrics) Record(o pipeline.Outcome) {
 	m.processed.WithLabelValues(o.EventType, string(o.Status)).Inc()
 	m.duration.WithLabelValues(o.EventType).Observe(o.ProcessingMs / 1000)
 	if o.Status == pipeline.StatusDead {
