@@ -29,7 +29,7 @@ fuzz: ## a short run of the request-path fuzzer
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME)
 
 bench: build infra-up ## benchmarks (see README for the figures)
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./pipeline/ ./connectors/...
+	$(GO) test -run '^$$' -bench 'CatalogCSV100k|CatalogSync100k|CatalogStateSync100k|InsertOutcomes|SinkThroughput' -benchtime 3x -benchmem ./pipeline/ ./connectors/...
 	./deploy/bench/ingress.sh
 	./deploy/bench/pipeline.sh
 
