@@ -44,3 +44,6 @@ infra-status:
 
 clean:
 	rm -rf bin var
+
+# make e2e: a real EverShop with the webhook bridge extension, end to end.
+include deploy/e2e/e2e.mk

@@ -85,12 +85,12 @@ type ProcessorDeps struct {
 	Notifier  Notifier
 	Catalog   CatalogMarker
 	Forwarder Forwarder
-	Recorder  OutcomeRecorder   // optional
-	Breaker   *Breaker          // the inbox's; optional (a default one)
-	Progress  *OrderProgress    // optional
-	Seen      *SeenSet          // optional
-	Logger    *slog.Logger      // optional
-	Now       func() time.Time  // optional
+	Recorder  OutcomeRecorder  // optional
+	Breaker   *Breaker         // the inbox's; optional (a default one)
+	Progress  *OrderProgress   // optional
+	Seen      *SeenSet         // optional
+	Logger    *slog.Logger     // optional
+	Now       func() time.Time // optional
 }
 
 // Processor routes each delivery to its action and makes its outcome

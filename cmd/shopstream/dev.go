@@ -75,7 +75,7 @@ func runDev(ctx context.Context, args []string) error {
 	} else {
 		parts = append(parts, sinkParts...)
 	}
-	lag := kafka.NewLagMonitor(adm, []string{schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink}, 5*time.Second, log, reg)
+	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink), 5*time.Second, log, reg)
 	parts = append(parts, part{name: "lag", run: lag.Run})
 	printDevBanner(cfg)
 	return runParts(ctx, log, parts...)

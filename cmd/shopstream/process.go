@@ -38,7 +38,7 @@ func runProcess(ctx context.Context, args []string) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, processorTopics(cfg)), log.With("component", "admin"))
-	lag := kafka.NewLagMonitor(adm, []string{schemas.GroupProcessor, schemas.GroupCatalog}, 15*time.Second, log, reg)
+	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog), 15*time.Second, log, reg)
 	return runParts(ctx, log, append(parts, part{name: "admin", run: admin.Run}, part{name: "lag", run: lag.Run})...)
 }
 
@@ -170,4 +170,19 @@ func configErr(key string, err error) error {
 	p := parser{}
 	p.fail(key, err)
 	return p.err
+}
+
+// lagGroups maps each named consumer group to the topics it consumes, for
+// the lag monitor.
+func lagGroups(cfg Config, groups ...string) map[string][]string {
+	all := map[string][]string{
+		schemas.GroupProcessor: processorTopics(cfg),
+		schemas.GroupCatalog:   {schemas.TopicCatalogSync},
+		schemas.GroupSink:      {schemas.TopicEvents},
+	}
+	out := map[string][]string{}
+	for _, g := range groups {
+		out[g] = all[g]
+	}
+	return out
 }

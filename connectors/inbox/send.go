@@ -30,9 +30,9 @@ func (c *Client) Send(ctx context.Context, m Message) (string, error) {
 	case m.EventID == "":
 		return "", pipeline.Permanentf("inbox send: empty event id")
 	case strings.TrimSpace(m.Email) == "":
-		return "", pipeline.Permanentf("inbox send %s: no recipient e-mail", m.EventID)
+		return "", pipeline.Permanentf("inbox send: no recipient e-mail")
 	case strings.TrimSpace(m.Content) == "":
-		return "", pipeline.Permanentf("inbox send %s: empty content", m.EventID)
+		return "", pipeline.Permanentf("inbox send: empty content")
 	}
 	start := c.now()
 	id, err := c.send(ctx, m)
@@ -42,7 +42,7 @@ func (c *Client) Send(ctx context.Context, m Message) (string, error) {
 		id, err = c.send(ctx, m)
 	}
 	if err != nil {
-		return "", fmt.Errorf("inbox send %s: %w", m.EventID, err)
+		return "", fmt.Errorf("inbox send: %w", err) // the event id is its own column; errors group across events
 	}
 	c.log.Info("inbox message sent", "event_id", m.EventID, "message_id", id, "duration", c.now().Sub(start))
 	c.log.Debug("inbox message content", "event_id", m.EventID, "email", m.Email, "content", m.Content)

@@ -15,11 +15,11 @@ import (
 	"github.com/shopstream/shopstream/pipeline"
 )
 
-// Publisher makes an accepted webhook durable. Publish returns nil only once
-// the write is acknowledged; any error means "not durable, tell the sender to
-// retry".
+// Publisher makes an accepted webhook durable. Publish returns only once the
+// write is acknowledged, with where it was written; any error means "not
+// durable, tell the sender to retry".
 type Publisher interface {
-	Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) error
+	Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) (pipeline.Origin, error)
 }
 
 // OutcomeRecorder records the "received" outcome for analytics. It must not

@@ -27,7 +27,7 @@ func (s *Server) webhook(kind pipeline.Kind) http.HandlerFunc {
 		start := s.deps.Now()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
-		outcome, status, msg, ev := s.accept(w, r, kind)
+		outcome, status, msg, ev, at := s.accept(w, r, kind)
 		elapsed := s.deps.Now().Sub(start)
 		s.metrics.received.WithLabelValues(label, outcome).Inc()
 		s.metrics.latency.WithLabelValues(label, outcome).Observe(elapsed.Seconds())
@@ -57,7 +57,7 @@ func (s *Server) webhook(kind pipeline.Kind) http.HandlerFunc {
 			s.deps.Recorder.Record(pipeline.Outcome{
 				EventID: ev.ID, EventType: ev.Type, EntityID: ev.EntityID,
 				Status: pipeline.StatusReceived, ReceivedAt: ev.ReceivedAt, ProcessedAt: ev.ReceivedAt,
-				Topic: s.deps.Topic(ev.Kind),
+				Topic: at.Topic, Partition: at.Partition, Offset: at.Offset,
 			})
 		}
 	}
@@ -66,26 +66,26 @@ func (s *Server) webhook(kind pipeline.Kind) http.HandlerFunc {
 // accept runs the checks in the order that leaks the least: media type and
 // size first (cheap, no secrets involved), then the signature over the bytes
 // as received, then the envelope, and publishes only what passed them all.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request, kind pipeline.Kind) (outcome string, status int, msg string, ev pipeline.Event) {
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, kind pipeline.Kind) (outcome string, status int, msg string, ev pipeline.Event, at pipeline.Origin) {
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return outcomeUnsupported, http.StatusUnsupportedMediaType, "Content-Type must be application/json", ev
+		return outcomeUnsupported, http.StatusUnsupportedMediaType, "Content-Type must be application/json", ev, at
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge(s.cfg.MaxBodyBytes), ev
+		return outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge(s.cfg.MaxBodyBytes), ev, at
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge(s.cfg.MaxBodyBytes), ev
+			return outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge(s.cfg.MaxBodyBytes), ev, at
 		}
-		return outcomeMalformed, http.StatusBadRequest, "could not read the body", ev
+		return outcomeMalformed, http.StatusBadRequest, "could not read the body", ev, at
 	}
 	now := s.deps.Now()
 	scheme := "none"
 	if kind != "" {
 		if scheme, err = s.deps.Verifier.Verify(r.Header, body, now); err != nil {
-			return outcomeUnauthorized, http.StatusUnauthorized, err.Error(), ev
+			return outcomeUnauthorized, http.StatusUnauthorized, err.Error(), ev, at
 		}
 	}
 	var env pipeline.Envelope
@@ -100,20 +100,21 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, kind pipeline.Ki
 	if err != nil {
 		var ee *pipeline.EnvelopeError
 		if errors.As(err, &ee) && ee.Kind == pipeline.Invalid {
-			return outcomeInvalid, http.StatusUnprocessableEntity, ee.Msg, ev
+			return outcomeInvalid, http.StatusUnprocessableEntity, ee.Msg, ev, at
 		}
-		return outcomeMalformed, http.StatusBadRequest, err.Error(), ev
+		return outcomeMalformed, http.StatusBadRequest, err.Error(), ev, at
 	}
 	ev.Type, ev.Kind, ev.EntityID, ev.Timestamp, ev.ReceivedAt, ev.Body, ev.Data =
 		env.Event, kind, env.EntityID, env.Timestamp, now, body, env.Data
 
 	// A sender that hangs up must not cancel a write half-way; the publisher
 	// bounds the wait itself.
-	if err := s.deps.Publisher.Publish(context.WithoutCancel(r.Context()), s.deps.Topic(kind), ev, scheme); err != nil {
+	at, err = s.deps.Publisher.Publish(context.WithoutCancel(r.Context()), s.deps.Topic(kind), ev, scheme)
+	if err != nil {
 		s.deps.Logger.Error("publish failed", "event_id", ev.ID, "error", err)
-		return outcomeUnavailable, http.StatusServiceUnavailable, "event store unavailable, retry later", ev
+		return outcomeUnavailable, http.StatusServiceUnavailable, "event store unavailable, retry later", ev, at
 	}
-	return outcomeAccepted, http.StatusOK, "", ev
+	return outcomeAccepted, http.StatusOK, "", ev, at
 }
 
 func isJSON(contentType string) bool {

@@ -24,14 +24,14 @@ type published struct {
 	got  []pipeline.Event
 }
 
-func (p *published) Publish(_ context.Context, _ string, ev pipeline.Event, _ string) error {
+func (p *published) Publish(_ context.Context, topic string, ev pipeline.Event, _ string) (pipeline.Origin, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail != nil {
-		return p.fail
+		return pipeline.Origin{}, p.fail
 	}
 	p.got = append(p.got, ev)
-	return nil
+	return pipeline.Origin{Topic: topic, Offset: int64(len(p.got) - 1)}, nil
 }
 
 const secret = "test-secret"

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,18 +12,21 @@ import (
 
 // LagMonitor measures consumer lag (the queue depth) per group and topic with
 // kadm and exports it as shopstream_consumer_lag{group,topic}. Lag is the
-// sum over partitions of end offset minus committed offset; a group that has
-// not committed yet counts everything from the start.
+// sum over partitions of the end offset minus the committed offset; for a
+// partition the group has never committed (a processor that never started,
+// or crashed before its first commit) it is everything from the log start,
+// so a queue is never invisible.
 type LagMonitor struct {
 	adm      *kadm.Client
-	groups   []string
+	groups   map[string][]string // group -> the topics it consumes
 	interval time.Duration
 	log      *slog.Logger
 	lag      *prometheus.GaugeVec
 }
 
-// NewLagMonitor registers the gauge.
-func NewLagMonitor(adm *kadm.Client, groups []string, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) *LagMonitor {
+// NewLagMonitor registers the gauge. groups maps each consumer group to the
+// topics it consumes.
+func NewLagMonitor(adm *kadm.Client, groups map[string][]string, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) *LagMonitor {
 	m := &LagMonitor{adm: adm, groups: groups, interval: interval, log: log,
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "shopstream_consumer_lag",
@@ -55,19 +59,42 @@ func (m *LagMonitor) Run(ctx context.Context) error {
 func (m *LagMonitor) Measure(ctx context.Context) (map[string]map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	lags, err := m.adm.Lag(ctx, m.groups...)
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]map[string]int64{}
-	for _, g := range lags.Sorted() {
-		if g.Error() != nil {
-			continue
+	for group, topics := range m.groups {
+		starts, err := m.adm.ListStartOffsets(ctx, topics...)
+		if err != nil {
+			return nil, fmt.Errorf("start offsets: %w", err)
 		}
-		out[g.Group] = map[string]int64{}
-		for topic, total := range g.Lag.TotalByTopic() {
-			out[g.Group][topic] = total.Lag
-			m.lag.WithLabelValues(g.Group, topic).Set(float64(total.Lag))
+		ends, err := m.adm.ListEndOffsets(ctx, topics...)
+		if err != nil {
+			return nil, fmt.Errorf("end offsets: %w", err)
+		}
+		committed, err := m.adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s: %w", group, err)
+		}
+		lags := map[string]int64{}
+		for _, topic := range topics {
+			lags[topic] = 0
+		}
+		ends.Each(func(end kadm.ListedOffset) {
+			if end.Err != nil {
+				return
+			}
+			from := int64(0)
+			if start, ok := starts.Lookup(end.Topic, end.Partition); ok && start.Err == nil {
+				from = start.Offset
+			}
+			if c, ok := committed.Lookup(end.Topic, end.Partition); ok && c.Err == nil && c.At >= from {
+				from = c.At
+			}
+			if end.Offset > from {
+				lags[end.Topic] += end.Offset - from
+			}
+		})
+		out[group] = lags
+		for topic, lag := range lags {
+			m.lag.WithLabelValues(group, topic).Set(float64(lag))
 		}
 	}
 	return out, nil

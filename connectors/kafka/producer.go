@@ -56,9 +56,13 @@ func producerOpts() []kgo.Opt {
 }
 
 // Publish writes ev to topic and waits for the acknowledgement, at most the
-// publish timeout.
-func (p *Producer) Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) error {
-	return p.Produce(ctx, EventRecord(topic, ev, scheme))
+// publish timeout, and says where the record landed.
+func (p *Producer) Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) (pipeline.Origin, error) {
+	rec := EventRecord(topic, ev, scheme)
+	if err := p.Produce(ctx, rec); err != nil {
+		return pipeline.Origin{}, err
+	}
+	return pipeline.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}, nil
 }
 
 // Produce writes one record and waits for its acknowledgement, bounded by the

@@ -18,7 +18,7 @@ SELECT
     uniqExact(event_id) AS events
 FROM webhook_events FINAL
 WHERE received_at >= range_from AND received_at < range_to
-    AND error != ''
+    AND status IN ('retrying', 'dead') AND error != ''
 GROUP BY event_type, hour, error
 ORDER BY event_type, hour, outcomes DESC, error
 LIMIT 5 BY event_type, hour
