@@ -72,6 +72,17 @@ func (rs Recorders) Record(o Outcome) {
 	}
 }
 
+// Flush waits for every recorder that buffers (the outcome topic's writer).
+func (rs Recorders) Flush(ctx context.Context) error {
+	var err error
+	for _, r := range rs {
+		if f, ok := r.(interface{ Flush(context.Context) error }); ok {
+			err = errors.Join(err, f.Flush(ctx))
+		}
+	}
+	return err
+}
+
 // ProcessorConfig holds the feature flags and the retry policy.
 type ProcessorConfig struct {
 	Retry                 RetryPolicy

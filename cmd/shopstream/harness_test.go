@@ -27,7 +27,8 @@ package main
 //	            productBody, orderBody, customerBody (the exact bytes that are signed and posted)
 //	observe     readAll(t, cfg, topic, want, timeout) []*kgo.Record   (want <= 0: up to the current end)
 //	            tailTopic(t, cfg, topic) → WaitFor / WaitOutcomes / Records / Outcomes
-//	            countOutcomes, completedAll, outcomesOf, endOffsets, metricSum(t, registry, name, labels)
+//	            countOutcomes, completedAll, outcomesOf, endOffsets, groupLag(t, cfg, group, topics...)
+//	            metricSum(t, registry, name, labels), kafkaAdmin(t, cfg)
 //	wait        waitUntil(t, timeout, what, cond, detail...)   (polls every 25 ms; no bare sleeps)
 //
 // Everything a test starts is stopped by t.Cleanup. Roles log through

@@ -146,6 +146,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 	}
 	consumer, err := kafka.NewGroupConsumer(kcfg, "processor-consumer", kafka.GroupConfig{
 		Group: schemas.GroupProcessor, Topics: processorTopics(cfg), DueAt: kafka.DueAt,
+		BeforeCommit: outcomes.Flush,
 	}, kafka.ProcessorHandler(proc), log, reg)
 	if err != nil {
 		return fail(err)

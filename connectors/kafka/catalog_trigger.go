@@ -237,6 +237,11 @@ func (t *CatalogTrigger) finish(ctx context.Context, covered []*kgo.Record, stat
 	t.failures = 0
 	t.mu.Unlock()
 	t.cl.MarkCommitRecords(covered...)
+	if f, ok := t.rec.(interface{ Flush(context.Context) error }); ok {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = f.Flush(fctx) // best effort: the marks are committed regardless
+		cancel()
+	}
 	if err := t.cl.CommitMarkedOffsets(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.log.Warn("commit after sync failed; a later commit covers it", "error", err)
 	}

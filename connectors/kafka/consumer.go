@@ -28,6 +28,12 @@ type GroupConfig struct {
 	MaxPending int
 	// SessionTimeout bounds how long a dead member keeps its partitions.
 	SessionTimeout time.Duration
+	// CommitInterval is how often marked offsets are committed (1s).
+	CommitInterval time.Duration
+	// BeforeCommit, when set, runs before every commit; an error skips that
+	// commit. The processor flushes its outcome records here, so an offset
+	// is never committed ahead of the analytics record of its outcome.
+	BeforeCommit func(ctx context.Context) error
 }
 
 // GroupConsumer consumes a group with one worker goroutine per assigned
@@ -61,6 +67,9 @@ func NewGroupConsumer(kcfg Config, role string, cfg GroupConfig, handle RecordHa
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
 	c := &GroupConsumer{cfg: cfg, handle: handle, log: log.With("group", cfg.Group), workers: map[topicPartition]*partitionWorker{}}
 	cl, err := NewClient(kcfg, role, log, reg,
 		kgo.ConsumerGroup(cfg.Group),
@@ -68,9 +77,12 @@ func NewGroupConsumer(kcfg Config, role string, cfg GroupConfig, handle RecordHa
 		// A new group starts at the beginning: events written before the
 		// first processor started are not skipped.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		// Commit only what a worker marked, i.e. what is durably done.
+		// Commit only what a worker marked, i.e. what is durably done. The
+		// commits themselves are made by Run's committer (after
+		// BeforeCommit), on revoke and on shutdown; the client's own
+		// periodic autocommit is pushed out of the way.
 		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(time.Second),
+		kgo.AutoCommitInterval(time.Hour),
 		// Rebalances wait until the poll loop has handed records to the
 		// workers, so revocation sees a consistent picture.
 		kgo.BlockRebalanceOnPoll(),
@@ -95,6 +107,7 @@ func (c *GroupConsumer) Client() *kgo.Client { return c.cl }
 // marked and leaves the group.
 func (c *GroupConsumer) Run(ctx context.Context) error {
 	defer c.close()
+	go c.commitLoop(ctx)
 	for {
 		fetches := c.cl.PollRecords(ctx, 1000)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -118,11 +131,40 @@ func (c *GroupConsumer) Run(ctx context.Context) error {
 	}
 }
 
+// commitLoop commits what the workers marked, every CommitInterval.
+func (c *GroupConsumer) commitLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.commit(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("commit skipped; retried at the next tick", "error", err)
+			}
+		}
+	}
+}
+
+// commit runs BeforeCommit, then commits the marked offsets.
+func (c *GroupConsumer) commit(ctx context.Context) error {
+	if c.cfg.BeforeCommit != nil {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.cfg.BeforeCommit(bctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("before commit: %w", err)
+		}
+	}
+	return c.cl.CommitMarkedOffsets(ctx)
+}
+
 func (c *GroupConsumer) close() {
 	c.stopWorkers(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := c.commit(ctx); err != nil {
 		c.log.Warn("final commit failed; the last records will be handled again", "error", err)
 	}
 	// The last PollRecords (cancelled by ctx) still counts as a poll that
@@ -148,9 +190,9 @@ func (c *GroupConsumer) assigned(_ context.Context, _ *kgo.Client, assigned map[
 	c.log.Info("partitions assigned", "partitions", fmt.Sprint(assigned))
 }
 
-func (c *GroupConsumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+func (c *GroupConsumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	c.stopWorkers(revoked)
-	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := c.commit(ctx); err != nil {
 		c.log.Warn("commit on revoke failed; the new owner handles those records again", "error", err)
 	}
 	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))

@@ -81,6 +81,10 @@ func (w *OutcomeWriter) Record(o pipeline.Outcome) {
 	})
 }
 
+// Flush waits until every outcome recorded so far is acknowledged (or ctx
+// ends). The processor calls it before committing offsets.
+func (w *OutcomeWriter) Flush(ctx context.Context) error { return w.cl.Flush(ctx) }
+
 // Close flushes what is buffered (bounded by ctx) and closes the client.
 func (w *OutcomeWriter) Close(ctx context.Context) error {
 	err := w.cl.Flush(ctx)
