@@ -150,6 +150,7 @@ func TestPublishReadBack(t *testing.T) {
 	topic := kafkatest.CreateTopic(t, schemas.TopicOrder, partitions, nil)
 
 	sent := map[string]pipeline.Event{}
+	origins := map[string]pipeline.Origin{} // where Publish says each landed
 	for i, key := range partitionKeys {
 		id, _ := json.Marshal(key)
 		// Odd but valid bytes (indentation, an escaped character, a raw
@@ -164,10 +165,11 @@ func TestPublishReadBack(t *testing.T) {
 			ReceivedAt: time.Date(2026, 11, 21, 12, 2, 11, 123456789+i, time.FixedZone("BRT", -3*3600)),
 			Body:       body,
 		}
-		if _, err := prod.Publish(t.Context(), topic, ev, pipeline.SchemeEverShop); err != nil {
+		at, err := prod.Publish(t.Context(), topic, ev, pipeline.SchemeEverShop)
+		if err != nil {
 			t.Fatalf("Publish %q: %v", key, err)
 		}
-		sent[key] = ev
+		sent[key], origins[key] = ev, at
 	}
 
 	used := map[int32]bool{}
@@ -203,6 +205,9 @@ func TestPublishReadBack(t *testing.T) {
 		}
 		if want := javaPartition(key, partitions); r.Partition != want {
 			t.Errorf("key %q: partition %d, the Java client would pick %d", key, r.Partition, want)
+		}
+		if at := origins[key]; at != (pipeline.Origin{Topic: topic, Partition: r.Partition, Offset: r.Offset}) {
+			t.Errorf("key %q: Publish said %+v, the record is at %s[%d]@%d", key, at, topic, r.Partition, r.Offset)
 		}
 		used[r.Partition] = true
 	}

@@ -56,13 +56,33 @@ func producerOpts() []kgo.Opt {
 }
 
 // Publish writes ev to topic and waits for the acknowledgement, at most the
-// publish timeout, and says where the record landed.
+// publish timeout, and says where the record landed. The wait is bounded
+// here rather than left to ProduceSync: franz-go checks a buffered record's
+// context only between send attempts, so with the broker down ProduceSync
+// can wait far past the deadline, and the ingress must answer 503 in time.
+// A record given up on may still be written later; the sender was told to
+// retry and the event id makes the second copy harmless.
 func (p *Producer) Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) (pipeline.Origin, error) {
-	rec := EventRecord(topic, ev, scheme)
-	if err := p.Produce(ctx, rec); err != nil {
-		return pipeline.Origin{}, err
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	type result struct {
+		at  pipeline.Origin
+		err error
 	}
-	return pipeline.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}, nil
+	done := make(chan result, 1)
+	p.cl.Produce(ctx, EventRecord(topic, ev, scheme), func(r *kgo.Record, err error) {
+		done <- result{pipeline.Origin{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, err}
+	})
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return pipeline.Origin{}, fmt.Errorf("%w: produce to %s: %w", ErrUnavailable, topic, res.err)
+		}
+		return res.at, nil
+	case <-ctx.Done():
+		return pipeline.Origin{}, fmt.Errorf("%w: produce to %s: no acknowledgement within %s: %w",
+			ErrUnavailable, topic, p.timeout, context.Cause(ctx))
+	}
 }
 
 // Produce writes one record and waits for its acknowledgement, bounded by the

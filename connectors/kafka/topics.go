@@ -87,59 +87,106 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, plan []TopicSpec) ([]To
 	for i, s := range plan {
 		names[i] = s.Name
 	}
-	existing, err := adm.ListTopics(ctx, names...)
+	existing, err := listFresh(ctx, adm, names...)
 	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
+		return nil, err
 	}
 	var reports []TopicReport
 	for _, spec := range plan {
 		detail, ok := existing[spec.Name]
 		if !ok || errors.Is(detail.Err, kerr.UnknownTopicOrPartition) {
-			configs := map[string]*string{}
-			for k, v := range spec.Configs {
-				configs[k] = kadm.StringPtr(v)
+			created, err := createTopic(ctx, adm, spec)
+			if err != nil {
+				return reports, err
 			}
-			resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.Replication, configs, spec.Name)
-			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-				return reports, fmt.Errorf("create topic %s: %w", spec.Name, err)
+			if created {
+				reports = append(reports, TopicReport{spec.Name, "created"})
+				continue
 			}
-			if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-				return reports, fmt.Errorf("create topic %s: %w", spec.Name, resp.Err)
+			// Someone created it meanwhile (another `shopstream topics`,
+			// an older plan): verify it like any existing topic.
+			again, err := listFresh(ctx, adm, spec.Name)
+			if err != nil {
+				return reports, err
 			}
-			reports = append(reports, TopicReport{spec.Name, "created"})
-			continue
+			detail = again[spec.Name]
 		}
 		if detail.Err != nil {
 			return reports, fmt.Errorf("describe topic %s: %w", spec.Name, detail.Err)
 		}
-		action := "ok"
-		if have := int32(len(detail.Partitions)); have < spec.Partitions {
-			if _, err := adm.UpdatePartitions(ctx, int(spec.Partitions), spec.Name); err != nil {
-				return reports, fmt.Errorf("raise partitions of %s to %d: %w", spec.Name, spec.Partitions, err)
-			}
-			action = fmt.Sprintf("partitions raised from %d to %d", have, spec.Partitions)
-		}
-		if len(spec.Configs) > 0 {
-			var alter []kadm.AlterConfig
-			for k, v := range spec.Configs {
-				alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
-			}
-			slices.SortFunc(alter, func(a, b kadm.AlterConfig) int { return strings.Compare(a.Name, b.Name) })
-			resps, err := adm.AlterTopicConfigs(ctx, alter, spec.Name)
-			if err == nil {
-				for _, r := range resps {
-					if r.Err != nil {
-						err = r.Err
-					}
-				}
-			}
-			if err != nil {
-				return reports, fmt.Errorf("set configs of %s: %w", spec.Name, err)
-			}
+		action, err := verifyTopic(ctx, adm, spec, int32(len(detail.Partitions)))
+		if err != nil {
+			return reports, err
 		}
 		reports = append(reports, TopicReport{spec.Name, action})
 	}
 	return reports, nil
+}
+
+// listFresh lists topics bypassing the client's metadata cache (asking for
+// authorized operations makes kadm issue a real request), so a topic created
+// a moment ago by someone else is seen.
+func listFresh(ctx context.Context, adm *kadm.Client, names ...string) (kadm.TopicDetails, error) {
+	details, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), names...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	return details, nil
+}
+
+// createTopic creates spec's topic; false (and no error) means it existed.
+func createTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (bool, error) {
+	configs := map[string]*string{}
+	for k, v := range spec.Configs {
+		configs[k] = kadm.StringPtr(v)
+	}
+	resp, err := adm.CreateTopic(ctx, spec.Partitions, spec.Replication, configs, spec.Name)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("create topic %s: %w", spec.Name, err)
+	}
+	return true, nil
+}
+
+// verifyTopic raises a topic's partitions to the plan (never lowers them:
+// that would move keys) and brings its configs in line.
+func verifyTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec, have int32) (string, error) {
+	action := "ok"
+	if have < spec.Partitions {
+		resps, err := adm.UpdatePartitions(ctx, int(spec.Partitions), spec.Name)
+		if err == nil {
+			err = resps.Error()
+		}
+		if err != nil {
+			return "", fmt.Errorf("raise partitions of %s to %d: %w", spec.Name, spec.Partitions, err)
+		}
+		action = fmt.Sprintf("partitions raised from %d to %d", have, spec.Partitions)
+	}
+	if len(spec.Configs) == 0 {
+		return action, nil
+	}
+	var alter []kadm.AlterConfig
+	for k, v := range spec.Configs {
+		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+	}
+	slices.SortFunc(alter, func(a, b kadm.AlterConfig) int { return strings.Compare(a.Name, b.Name) })
+	resps, err := adm.AlterTopicConfigs(ctx, alter, spec.Name)
+	if err == nil {
+		for _, r := range resps {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("set configs of %s: %w", spec.Name, err)
+	}
+	return action, nil
 }
 
 // MissingTopics returns the topics of names that the cluster does not have.

@@ -123,8 +123,8 @@ cmd_start() {
   t0=$(now_ms)
   # setsid: own session/process group, no inherited stdio nor lock fd (see kafka.sh).
   # Run from the data dir: the server resolves a few relative paths against cwd.
-  (cd "$CH_DATA" && exec setsid "${run[@]}" "$bin" --config-file="$CH_CONF") \
-    >"$CH_LOGS/stdout.log" 2>&1 </dev/null 9>&- &
+  (cd "$CH_DATA" && close_inherited_fds && exec setsid "${run[@]}" "$bin" --config-file="$CH_CONF") \
+    >"$CH_LOGS/stdout.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$PIDFILE"
   wait_ready "$pid"

@@ -197,7 +197,7 @@ build_cds() {
     return 0
   fi
   jvm_cmd cmd "$tdir" "$tdir/server.properties" -XX:ArchiveClassesAtExit="$jsa.tmp"
-  setsid "${cmd[@]}" >"$tdir/kafka.out" 2>&1 </dev/null 9>&- &
+  (close_inherited_fds; exec setsid "${cmd[@]}") >"$tdir/kafka.out" 2>&1 </dev/null &
   pid=$!
   if (wait_ready "$pid" "127.0.0.1:$tport" "$tdir" 60) 2>/dev/null; then
     # Exercise produce, fetch and a consumer group so those classes are archived too.
@@ -269,9 +269,10 @@ cmd_start() {
   jvm_cmd cmd "$LOGS" "$CONF" "${cds[@]}"
   # setsid: own session and process group, immune to the caller's Ctrl-C/hangup;
   # no inherited stdio (a test harness waiting on our output never hangs) and
-  # not the lock fd 9 (the lock must end with this script).
+  # no other inherited descriptor: not the lock fd 9 (the lock must end with
+  # this script) nor any lock a caller holds.
   t0=$(now_ms)
-  setsid "${cmd[@]}" >"$LOGS/kafka.out" 2>&1 </dev/null 9>&- &
+  (close_inherited_fds; exec setsid "${cmd[@]}") >"$LOGS/kafka.out" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$PIDFILE"
   wait_ready "$pid" "$BOOTSTRAP" "$LOGS" "$KAFKA_START_TIMEOUT"

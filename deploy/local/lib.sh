@@ -155,3 +155,17 @@ lock_service() {
     die "could not lock $1/.lock within 180 s (another start/stop is stuck?)"
   fi
 }
+
+# close_inherited_fds closes every descriptor above stderr in the calling
+# (sub)shell. Services are started through it so they never keep a file a
+# caller had open: a broker started by a test that runs under `flock FILE go
+# test` would otherwise hold that lock for as long as it lives.
+close_inherited_fds() {
+  local p n
+  for p in /proc/$BASHPID/fd/*; do
+    n=${p##*/}
+    if [[ $n =~ ^[0-9]+$ ]] && ((n > 2)); then
+      eval "exec ${n}>&-" 2>/dev/null || true
+    fi
+  done
+}
