@@ -58,6 +58,10 @@ func NewClient(cfg Config, role string, logger *slog.Logger, reg prometheus.Regi
 		// Keep retrying a broker that is down; callers bound waits with their
 		// own contexts (the ingress answers 503, the processor pauses).
 		kgo.RetryTimeout(0),
+		// After an error (a leader moved, a broker came back, a topic was
+		// just created) fresh metadata is fetched within a quarter second,
+		// not the default five: the ingress's publish deadline is 5 s.
+		kgo.MetadataMinAge(250 * time.Millisecond),
 		// A topic that vanished is reported rather than waited for forever.
 		kgo.ConsiderMissingTopicDeletedAfter(15 * time.Second),
 	}
