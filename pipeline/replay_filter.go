@@ -20,13 +20,13 @@ type ReplayFilter struct {
 // a duration back from now ("2h" = the last two hours).
 func ParseReplayFilter(eventTypes, eventIDs, since, until string, now time.Time) (ReplayFilter, error) {
 	var f ReplayFilter
-	for _, t := range splitList(eventTypes) {
+	for _, t := range SplitList(eventTypes) {
 		if _, ok := KindOf(t); !ok {
 			return f, fmt.Errorf("--event-type: unknown event type %q", t)
 		}
 		f.EventTypes = append(f.EventTypes, t)
 	}
-	f.EventIDs = splitList(eventIDs)
+	f.EventIDs = SplitList(eventIDs)
 	var err error
 	if f.Since, err = parseWhen(since, now); err != nil {
 		return f, fmt.Errorf("--since: %w", err)
@@ -57,7 +57,9 @@ func (f ReplayFilter) Match(eventType, eventID string, failedAt time.Time) bool 
 	return true
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, trimming blanks and dropping
+// empty items ("a, ,b" → [a b]); configuration and flags use it.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -231,15 +231,7 @@ func (p *parser) str(key string) string {
 	}
 }
 
-func (p *parser) list(key string) []string {
-	var out []string
-	for _, s := range strings.Split(p.str(key), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+func (p *parser) list(key string) []string { return pipeline.SplitList(p.str(key)) }
 
 func (p *parser) duration(key string, min, max time.Duration) time.Duration {
 	s := p.str(key)

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shopstream/shopstream/pipeline"
 )
 
 type options struct {
@@ -81,7 +83,7 @@ func main() {
 	flag.StringVar(&o.csvPath, "csv", "", "also write one line per order event (offsets in ms from the load's start) to this file")
 	flag.IntVar(&o.brokerPID, "broker-pid", 0, "the local broker's pid, to report its CPU use during the load (0: not reported separately)")
 	flag.Parse()
-	o.brokers = splitList(brokers)
+	o.brokers = pipeline.SplitList(brokers)
 	if flag.NArg() > 0 || len(o.brokers) == 0 || o.products < 1 || o.ids < 1 || o.burstC < 1 ||
 		o.rate <= 0 || o.duration <= 0 || o.workers < 1 || o.customer < 0 || o.warmup < 0 {
 		flag.Usage()
@@ -173,14 +175,4 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
