@@ -88,14 +88,7 @@ wait_ready() { # PID
   done
 }
 
-running_pid() {
-  local pid
-  pid=$(read_pid "$PIDFILE")
-  if pid_alive "$pid" "$PATTERN"; then echo "$pid"; return 0; fi
-  pid=$(find_pids "$PATTERN" | head -n1)
-  if [[ -n "$pid" ]]; then echo "$pid" >"$PIDFILE"; echo "$pid"; return 0; fi
-  return 1
-}
+running_pid() { service_pid "$PIDFILE" "$PATTERN"; }
 
 print_address() { echo "SHOPSTREAM_TEST_CLICKHOUSE=$DSN"; }
 

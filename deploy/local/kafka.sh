@@ -230,15 +230,7 @@ cmd_install() {
   log "kafka: install done in $(($(now_ms) - t0)) ms"
 }
 
-running_pid() {
-  local pid
-  pid=$(read_pid "$PIDFILE")
-  if pid_alive "$pid" "$PATTERN"; then echo "$pid"; return 0; fi
-  # Pid file lost or stale: look for our broker by its exact config path.
-  pid=$(find_pids "$PATTERN" | head -n1)
-  if [[ -n "$pid" ]]; then echo "$pid" >"$PIDFILE"; echo "$pid"; return 0; fi
-  return 1
-}
+running_pid() { service_pid "$PIDFILE" "$PATTERN"; }
 
 print_address() { echo "SHOPSTREAM_TEST_KAFKA=$BOOTSTRAP"; }
 

@@ -169,3 +169,15 @@ close_inherited_fds() {
     fi
   done
 }
+
+# service_pid PIDFILE PATTERN prints the pid of a running service: the one in
+# its pid file if alive, else (pid file lost or stale) the process whose
+# command line matches PATTERN, which is then written back to the pid file.
+service_pid() {
+  local pidfile=$1 pattern=$2 pid
+  pid=$(read_pid "$pidfile")
+  if pid_alive "$pid" "$pattern"; then echo "$pid"; return 0; fi
+  pid=$(find_pids "$pattern" | head -n1)
+  if [[ -n "$pid" ]]; then echo "$pid" >"$pidfile"; echo "$pid"; return 0; fi
+  return 1
+}
