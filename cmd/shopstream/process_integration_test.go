@@ -138,7 +138,10 @@ func TestIntegrationCatalogBurstStateSource(t *testing.T) {
 	inbox := inboxtest.Start(t, inboxToken)
 	kb := cozetest.Start(t, cozeToken, cozeDataset)
 	kb.SetProcessPolls(0)
-	cfg := testConfig(t, append(inboxEnv(inbox), cozeEnv(kb)...)...)
+	// The default quiet period (2 s): the processors' marks reach the sync
+	// topic over a longer span than the ingress took to accept the burst,
+	// so a shorter quiet period could honestly split it into two windows.
+	cfg := testConfig(t, append(append(inboxEnv(inbox), cozeEnv(kb)...), "SHOPSTREAM_CATALOG_QUIET=2s")...)
 	resetKafka(t, cfg)
 	events := tailTopic(t, cfg, schemas.TopicEvents)
 	startServe(t, cfg)
