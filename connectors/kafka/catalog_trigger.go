@@ -99,20 +99,15 @@ func NewCatalogTrigger(kcfg Config, cfg CatalogTriggerConfig, syncer CatalogSync
 	t.deb.OnError = func(err error, attempt int) {
 		t.log.Warn("catalog sync failed; retrying", "attempt", attempt, "error", err)
 	}
-	cl, err := NewClient(kcfg, "catalog-sync", log, reg,
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(schemas.TopicCatalogSync),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl, err := NewClient(kcfg, "catalog-sync", log, reg, append(groupOpts(cfg.Group, cfg.SessionTimeout, schemas.TopicCatalogSync),
 		kgo.AutoCommitMarks(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(cfg.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.SessionTimeout/10),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 			t.dropPending()
 			_ = cl.CommitMarkedOffsets(ctx)
 		}),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { t.dropPending() }),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -126,10 +121,7 @@ func (t *CatalogTrigger) Run(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = t.cl.CommitMarkedOffsets(cctx)
-		// The last, cancelled poll still blocks rebalances; Close's
-		// LeaveGroup would wait for it forever (see GroupConsumer.close).
-		t.cl.AllowRebalance()
-		t.cl.Close()
+		leaveGroup(t.cl)
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return t.deb.Run(gctx) })

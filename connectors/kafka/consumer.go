@@ -71,12 +71,7 @@ func NewGroupConsumer(kcfg Config, role string, cfg GroupConfig, handle RecordHa
 		cfg.CommitInterval = time.Second
 	}
 	c := &GroupConsumer{cfg: cfg, handle: handle, log: log.With("group", cfg.Group), workers: map[topicPartition]*partitionWorker{}}
-	cl, err := NewClient(kcfg, role, log, reg,
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topics...),
-		// A new group starts at the beginning: events written before the
-		// first processor started are not skipped.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl, err := NewClient(kcfg, role, log, reg, append(groupOpts(cfg.Group, cfg.SessionTimeout, cfg.Topics...),
 		// Commit only what a worker marked, i.e. what is durably done. The
 		// commits themselves are made by Run's committer (after
 		// BeforeCommit), on revoke and on shutdown; the client's own
@@ -86,13 +81,10 @@ func NewGroupConsumer(kcfg Config, role string, cfg GroupConfig, handle RecordHa
 		// Rebalances wait until the poll loop has handed records to the
 		// workers, so revocation sees a consistent picture.
 		kgo.BlockRebalanceOnPoll(),
-		// A killed member's partitions move within this bound.
-		kgo.SessionTimeout(cfg.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.SessionTimeout/10),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +159,7 @@ func (c *GroupConsumer) close() {
 	if err := c.commit(ctx); err != nil {
 		c.log.Warn("final commit failed; the last records will be handled again", "error", err)
 	}
-	// The last PollRecords (cancelled by ctx) still counts as a poll that
-	// blocks rebalances (BlockRebalanceOnPoll); Close leaves the group, which
-	// waits for that block to be lifted, so without this it never returns.
-	c.cl.AllowRebalance()
-	c.cl.Close()
+	leaveGroup(c.cl)
 }
 
 func (c *GroupConsumer) worker(ctx context.Context, topic string, partition int32) *partitionWorker {

@@ -41,15 +41,12 @@ type ReplayProgress struct {
 // Offsets are committed after each acknowledged produce.
 func Replay(ctx context.Context, kcfg Config, cfg ReplayConfig, log *slog.Logger) (ReplayProgress, error) {
 	var prog ReplayProgress
-	cl, err := NewClient(kcfg, "replay", log, nil,
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(schemas.TopicDLQ),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl, err := NewClient(kcfg, "replay", log, nil, append(groupOpts(cfg.Group, 0, schemas.TopicDLQ),
 		kgo.DisableAutoCommit(),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(0),
-	)
+	)...)
 	if err != nil {
 		return prog, err
 	}

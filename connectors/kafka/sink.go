@@ -71,16 +71,13 @@ func NewSink(kcfg Config, cfg SinkConfig, store OutcomeStore, log *slog.Logger, 
 	if reg != nil {
 		reg.MustRegister(s.rows, s.bad, s.fails, s.batches)
 	}
-	cl, err := NewClient(kcfg, "sink", log, reg,
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(schemas.TopicEvents),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl, err := NewClient(kcfg, "sink", log, reg, append(groupOpts(cfg.Group, 0, schemas.TopicEvents),
 		// Offsets are committed by hand, after the store accepted the rows.
 		kgo.DisableAutoCommit(),
 		// A rebalance waits until the polled batch is flushed and committed.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(cfg.FlushInterval),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -91,13 +88,8 @@ func NewSink(kcfg Config, cfg SinkConfig, store OutcomeStore, log *slog.Logger, 
 // Run consumes until ctx ends; the batch in hand is flushed before it
 // returns (bounded), or left uncommitted for the next run.
 func (s *Sink) Run(ctx context.Context) error {
-	defer func() {
-		// The last poll may still block rebalances (BlockRebalanceOnPoll);
-		// Close leaves the group, which waits for that block to be released,
-		// so without this Run would never return.
-		s.cl.AllowRebalance()
-		s.cl.Close()
-	}()
+	defer leaveGroup(s.cl)
+
 	batch := make([]pipeline.Outcome, 0, s.cfg.BatchSize)
 	var first time.Time
 	for {
