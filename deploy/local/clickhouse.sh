@@ -125,20 +125,7 @@ cmd_start() {
   print_address
 }
 
-cmd_stop() {
-  local pid
-  if pid=$(running_pid); then
-    echo "$pid" >"$PIDFILE"
-    stop_pid clickhouse "$PIDFILE" "$PATTERN" "$CH_STOP_TIMEOUT"
-  else
-    rm -f "$PIDFILE"
-    log "clickhouse: not running"
-  fi
-  for pid in $(find_pids "$PATTERN"); do
-    echo "$pid" >"$PIDFILE"
-    stop_pid clickhouse "$PIDFILE" "$PATTERN" "$CH_STOP_TIMEOUT"
-  done
-}
+cmd_stop() { stop_service clickhouse "$PIDFILE" "$PATTERN" "$CH_STOP_TIMEOUT"; }
 
 cmd_status() {
   local pid

@@ -272,21 +272,7 @@ cmd_start() {
   print_address
 }
 
-cmd_stop() {
-  local pid
-  if pid=$(running_pid); then
-    echo "$pid" >"$PIDFILE"
-    stop_pid kafka "$PIDFILE" "$PATTERN" "$KAFKA_STOP_TIMEOUT"
-  else
-    rm -f "$PIDFILE"
-    log "kafka: not running"
-  fi
-  # Any other broker of this checkout (should never happen): stop it too.
-  for pid in $(find_pids "$PATTERN"); do
-    echo "$pid" >"$PIDFILE"
-    stop_pid kafka "$PIDFILE" "$PATTERN" "$KAFKA_STOP_TIMEOUT"
-  done
-}
+cmd_stop() { stop_service kafka "$PIDFILE" "$PATTERN" "$KAFKA_STOP_TIMEOUT"; }
 
 cmd_status() {
   local pid

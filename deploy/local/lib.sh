@@ -181,3 +181,21 @@ service_pid() {
   if [[ -n "$pid" ]]; then echo "$pid" >"$pidfile"; echo "$pid"; return 0; fi
   return 1
 }
+
+# stop_service NAME PIDFILE PATTERN TIMEOUT stops a service and any other
+# process of this checkout matching PATTERN (there should be none), and
+# returns only once they are gone.
+stop_service() {
+  local name=$1 pidfile=$2 pattern=$3 timeout=$4 pid
+  if pid=$(service_pid "$pidfile" "$pattern"); then
+    echo "$pid" >"$pidfile"
+    stop_pid "$name" "$pidfile" "$pattern" "$timeout"
+  else
+    rm -f "$pidfile"
+    log "$name: not running"
+  fi
+  for pid in $(find_pids "$pattern"); do
+    echo "$pid" >"$pidfile"
+    stop_pid "$name" "$pidfile" "$pattern" "$timeout"
+  done
+}
