@@ -88,12 +88,16 @@ type Config struct {
 	// is never committed ahead of the analytics record of its outcome.
 	BeforeCommit func(ctx context.Context) error
 	// OnAssigned, when set, runs for each assigned partition BEFORE its
-	// worker handles a record (load partition-aligned state). Until it
+	// worker handles a record (load partition-aligned state), in that
+	// worker's goroutine with its ctx (cancelled on revoke). Until it
 	// succeeds the partition is paused; a failure is logged and retried
-	// with backoff for as long as the partition stays assigned.
+	// with backoff for as long as the partition stays assigned. Per-record
+	// and deferred policies only.
 	OnAssigned func(ctx context.Context, topic string, partition int32) error
-	// OnRevoked, when set, runs for each revoked or lost partition after
-	// its worker stopped (and before the revoke's commit).
+	// OnRevoked, when set, runs for each revoked or lost partition (and for
+	// every partition on shutdown) after its worker stopped and its Marker
+	// was fenced, before the revoke's commit. Per-record and deferred
+	// policies only.
 	OnRevoked func(ctx context.Context, topic string, partition int32)
 
 	// Opts are extra client options (FetchMaxWait, ...).
