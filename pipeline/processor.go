@@ -33,6 +33,19 @@ type Delivery struct {
 	// Origin is where the event was first written (its source topic); a
 	// retry tier record carries it in headers, so the DLQ can name it.
 	Origin Origin
+	// RetrySince is when the event's retry budget (RetryPolicy.MaxAge)
+	// started: zero means Event.ReceivedAt. An event an operator replayed
+	// from the DLQ starts a new budget at its replay time.
+	RetrySince time.Time
+}
+
+// Since is when d's retry budget started: RetrySince, else the event's
+// receipt.
+func (d Delivery) Since() time.Time {
+	if !d.RetrySince.IsZero() {
+		return d.RetrySince
+	}
+	return d.Event.ReceivedAt
 }
 
 // Origin locates an event's first record.
@@ -232,7 +245,7 @@ func (p *Processor) notify(ctx context.Context, n Notification) error {
 
 // fail forwards a failed delivery to the next retry tier or the DLQ.
 func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause error) error {
-	dec := p.cfg.Retry.Decide(cause, d.Attempt)
+	dec := p.cfg.Retry.Decide(FailedAttempt{Err: cause, Attempt: d.Attempt, Since: d.Since(), Now: p.deps.Now()})
 	if dec.DeadLetter {
 		if err := p.deps.Forwarder.DeadLetter(ctx, d, cause); err != nil {
 			return fmt.Errorf("dead-letter %s: %w", d.Event.ID, err)
@@ -250,17 +263,7 @@ func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause
 }
 
 func (p *Processor) record(d Delivery, start time.Time, status Status, cause error) {
-	now := p.deps.Now()
-	out := Outcome{
-		EventID: d.Event.ID, EventType: d.Event.Type, EntityID: d.Event.EntityID,
-		Status: status, Attempt: d.Attempt,
-		ReceivedAt: d.Event.ReceivedAt, ProcessedAt: now,
-		ProcessingMs: float64(now.Sub(start).Microseconds()) / 1000,
-		Topic:        d.Topic, Partition: d.Partition, Offset: d.Offset,
-	}
-	if cause != nil {
-		out.Error = truncate(cause.Error(), 500)
-	}
+	out := NewOutcome(d, status, cause, start, p.deps.Now())
 	level := slog.LevelInfo
 	if status == StatusDead || status == StatusRetrying {
 		level = slog.LevelWarn
