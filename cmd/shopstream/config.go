@@ -169,13 +169,13 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 		c.RetryTiers = t
 	}
 	if p.err == nil {
-		err := c.RetryPolicy().Validate()
-		switch {
-		case err != nil && c.RetryAfterMax > c.RetryMaxAge:
-			p.fail("retry.after_max", err)
-		case err != nil:
-			p.fail("retry.max_age", err)
-		}
+		// The tiers against the max age first, then the clamp against it.
+		policy := c.RetryPolicy()
+		policy.RetryAfterMax = min(policy.RetryAfterMax, policy.MaxAge)
+		p.fail("retry.max_age", policy.Validate())
+	}
+	if p.err == nil {
+		p.fail("retry.after_max", c.RetryPolicy().Validate())
 	}
 	if p.err == nil && c.CatalogMaxWait < c.CatalogQuiet {
 		p.fail("catalog.max_wait", fmt.Errorf("%s is shorter than SHOPSTREAM_CATALOG_QUIET %s", c.CatalogMaxWait, c.CatalogQuiet))
