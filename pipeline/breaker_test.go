@@ -197,7 +197,7 @@ func TestBreakerConfig(t *testing.T) {
 	}
 
 	b := NewBreaker(BreakerConfig{})
-	if b.cfg != (BreakerConfig{FailureThreshold: 5, MinBackoff: time.Second, MaxBackoff: 30 * time.Second}) {
+	if b.cfg != (BreakerConfig{FailureThreshold: 5, MinBackoff: time.Second, MaxBackoff: 30 * time.Second, RetryAfterMax: 5 * time.Minute}) {
 		t.Errorf("defaults = %+v", b.cfg)
 	}
 	if b := NewBreaker(BreakerConfig{MinBackoff: time.Minute, MaxBackoff: time.Second}); b.cfg.MaxBackoff != time.Minute {
