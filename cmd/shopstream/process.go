@@ -142,6 +142,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
 		// (shopstream.order.progress) is wired.
 		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: recorder, Logger: log,
+		Observer: kafka.NewRetryMetrics(reg, nil),
 	})
 	if err != nil {
 		return fail(err)
