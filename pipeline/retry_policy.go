@@ -22,8 +22,8 @@ func DefaultRetryTiers() []time.Duration {
 // Defaults of the retry policy's age limits.
 const (
 	// DefaultRetryMaxAge is how long transient failures are retried,
-	// measured from the event's receipt: a day covers a weekend-long
-	// outage's first night and stays well inside the 2x retention that
+	// measured from the event's receipt: a day outlasts any outage someone
+	// is paged for, and stays well inside the 2x retention that
 	// `shopstream topics` gives the source and retry topics.
 	DefaultRetryMaxAge = 24 * time.Hour
 	// DefaultRetryAfterMax clamps a downstream's Retry-After: a tier record
@@ -209,7 +209,12 @@ func (p RetryPolicy) Expired(since, now time.Time) bool {
 //     (Now - Since >= MaxAge) it is dead-lettered, Cause DeadLetterMaxAge.
 //     Before that it goes to tier Attempt-1 while one remains, and after the
 //     last tier it keeps cycling on the last tier: an outage longer than the
-//     tiers ends with the event delivered late, not dead-lettered.
+//     tiers ends with the event delivered late, not dead-lettered. While
+//     cycling, the delay doubles per attempt from the last tier's, up to
+//     RetryAfterMax (never below the last tier's delay): a failure that
+//     lasts hours costs a few hundred attempts a day, not ten thousand, and
+//     a cycling record at the head of the tier partition holds the records
+//     behind it for no longer than the clamp.
 //   - A Retry-After is first clamped to RetryAfterMax. When it is longer
 //     than the chosen tier's delay, the record moves to the first later
 //     tier whose delay covers it, or the last tier, and Delay becomes the
@@ -247,17 +252,18 @@ func (p RetryPolicy) Decide(f FailedAttempt) RetryDecision {
 			Reason: fmt.Sprintf("transient failures for %s since receipt, max age %s (attempt %d)",
 				f.Now.Sub(f.Since).Round(time.Second), p.maxAge(), attempt)}
 	}
-	cycling := ""
+	delay, cycling := time.Duration(0), ""
 	if tier >= len(tiers) {
 		tier = len(tiers) - 1
-		cycling = fmt.Sprintf(", cycling until max age %s", p.maxAge())
+		delay = p.cycleDelay(tiers[tier], attempt-len(tiers))
+		cycling = fmt.Sprintf(", cycling every %s until max age %s", delay, p.maxAge())
 	}
 	after, hasAfter := RetryAfter(f.Err)
 	after = min(after, p.retryAfterMax())
 	if !hasAfter || after <= tiers[tier] {
 		return RetryDecision{
 			Tier:   tier,
-			Delay:  tiers[tier],
+			Delay:  max(tiers[tier], delay),
 			Reason: fmt.Sprintf("transient error, tier %d of %d (%s)%s", tier+1, len(tiers), tiers[tier], cycling),
 		}
 	}
@@ -266,8 +272,22 @@ func (p RetryPolicy) Decide(f FailedAttempt) RetryDecision {
 	}
 	return RetryDecision{
 		Tier:  tier,
-		Delay: max(tiers[tier], after),
+		Delay: max(tiers[tier], after, delay),
 		Reason: fmt.Sprintf("transient error with Retry-After %s, tier %d of %d (%s)%s",
 			after, tier+1, len(tiers), tiers[tier], cycling),
 	}
+}
+
+// cycleDelay is the delay of the n-th cycle (n >= 1) on the last tier:
+// last doubled n times, at most RetryAfterMax, at least last.
+func (p RetryPolicy) cycleDelay(last time.Duration, n int) time.Duration {
+	limit := p.retryAfterMax()
+	d := last
+	for range n {
+		if d >= limit {
+			break
+		}
+		d *= 2
+	}
+	return max(min(d, limit), last)
 }
