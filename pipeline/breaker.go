@@ -50,6 +50,10 @@ type BreakerConfig struct {
 	// MinBackoff is the first wait after opening (default 1s); each failed
 	// probe doubles it up to MaxBackoff (default 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// RetryAfterMax clamps a downstream's Retry-After (default
+	// DefaultRetryAfterMax): an absurd value must not hold every event for
+	// an hour.
+	RetryAfterMax time.Duration
 }
 
 // Validate reports a configuration NewBreaker would have to correct.
@@ -59,6 +63,8 @@ func (c BreakerConfig) Validate() error {
 		return fmt.Errorf("breaker failure threshold %d is negative", c.FailureThreshold)
 	case c.MinBackoff < 0 || c.MaxBackoff < 0:
 		return fmt.Errorf("breaker backoff %s..%s is negative", c.MinBackoff, c.MaxBackoff)
+	case c.RetryAfterMax < 0:
+		return fmt.Errorf("breaker retry-after max %s is negative", c.RetryAfterMax)
 	}
 	if c = c.withDefaults(); c.MaxBackoff < c.MinBackoff {
 		return fmt.Errorf("breaker max backoff %s is shorter than min backoff %s", c.MaxBackoff, c.MinBackoff)
@@ -75,6 +81,9 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultBreakerMaxBackoff
+	}
+	if c.RetryAfterMax <= 0 {
+		c.RetryAfterMax = DefaultRetryAfterMax
 	}
 	return c
 }
@@ -102,7 +111,7 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 //		if !IsPermanent(err) && br.State() != BreakerClosed {
 //			// The downstream is out, not this event: hold as above.
 //		} else {
-//			// policy.Decide(err, attempt): retry tier or DLQ.
+//			// policy.Decide(FailedAttempt{...}): retry tier or DLQ.
 //		}
 //	}
 //
@@ -111,9 +120,9 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 // nothing reaches the DLQ because of the outage. When open, the breaker lets
 // one probe through after the backoff (half-open); its success closes the
 // breaker and every held partition resumes, its failure doubles the backoff up
-// to MaxBackoff. A Retry-After is honoured in full, even beyond MaxBackoff:
-// it is the downstream's explicit word (clamping absurd values belongs to the
-// connector that parses the header).
+// to MaxBackoff. A Retry-After is honoured, even beyond MaxBackoff: it is the
+// downstream's explicit word; but it is clamped to RetryAfterMax, the same
+// clamp the retry policy applies.
 //
 // Only transient failures count. A permanent error means the downstream
 // answered and rejected this event, which is proof that it is up, so it counts
@@ -205,7 +214,7 @@ func (b *Breaker) Failure(now time.Time, err error) {
 	case BreakerOpen:
 		// A call let through before the breaker opened, failing late. It
 		// says nothing new, except perhaps a longer Retry-After.
-		if after, ok := RetryAfter(err); ok && now.Add(after).After(b.openUntil) {
+		if after, ok := b.retryAfter(err); ok && now.Add(after).After(b.openUntil) {
 			b.openUntil = now.Add(after)
 		}
 	}
@@ -214,10 +223,16 @@ func (b *Breaker) Failure(now time.Time, err error) {
 func (b *Breaker) openLocked(now time.Time, backoff time.Duration, err error) {
 	b.state, b.backoff = BreakerOpen, backoff
 	wait := backoff
-	if after, ok := RetryAfter(err); ok && after > wait {
+	if after, ok := b.retryAfter(err); ok && after > wait {
 		wait = after
 	}
 	b.openUntil = now.Add(wait)
+}
+
+// retryAfter is err's Retry-After, clamped to RetryAfterMax.
+func (b *Breaker) retryAfter(err error) (time.Duration, bool) {
+	after, ok := RetryAfter(err)
+	return min(after, b.cfg.RetryAfterMax), ok
 }
 
 func (b *Breaker) closeLocked() {

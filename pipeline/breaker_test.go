@@ -111,6 +111,18 @@ func TestBreaker(t *testing.T) {
 			wantOutages: 1,
 		},
 		{
+			name: "retry-after is clamped to RetryAfterMax",
+			steps: []breakerStep{
+				fail(0, down, BreakerClosed), fail(0, down, BreakerClosed),
+				fail(0, Retryable(errors.New("429"), time.Hour), BreakerOpen),
+				allow(0, false, 5*time.Minute, BreakerOpen),
+				fail(0, Retryable(errors.New("429"), 2*time.Hour), BreakerOpen), // late, still clamped
+				allow(time.Minute, false, 4*time.Minute, BreakerOpen),
+				allow(5*time.Minute, true, 0, BreakerHalfOpen),
+			},
+			wantOutages: 1,
+		},
+		{
 			name: "late failure while open only honours a longer retry-after",
 			steps: []breakerStep{
 				fail(0, down, BreakerClosed), fail(0, down, BreakerClosed), fail(0, down, BreakerOpen),
@@ -197,7 +209,7 @@ func TestBreakerConfig(t *testing.T) {
 	}
 
 	b := NewBreaker(BreakerConfig{})
-	if b.cfg != (BreakerConfig{FailureThreshold: 5, MinBackoff: time.Second, MaxBackoff: 30 * time.Second}) {
+	if b.cfg != (BreakerConfig{FailureThreshold: 5, MinBackoff: time.Second, MaxBackoff: 30 * time.Second, RetryAfterMax: 5 * time.Minute}) {
 		t.Errorf("defaults = %+v", b.cfg)
 	}
 	if b := NewBreaker(BreakerConfig{MinBackoff: time.Minute, MaxBackoff: time.Second}); b.cfg.MaxBackoff != time.Minute {

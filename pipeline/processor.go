@@ -8,81 +8,6 @@ import (
 	"time"
 )
 
-// Notification is one message to a customer through the support inbox. The
-// event id is its idempotency key all the way to the inbox backend.
-type Notification struct {
-	EventID string
-	Email   string
-	Text    string
-	Reason  string // what it announces: "order.updated:shipped", "welcome", ...
-}
-
-// Notifier delivers a notification; nil means the inbox stored it.
-type Notifier interface {
-	Notify(ctx context.Context, n Notification) error
-}
-
-// Delivery is one attempt at an event: the event and where it came from.
-// Attempt is 1 from the source topic, 2 from the first retry tier, ...
-type Delivery struct {
-	Event     Event
-	Attempt   int
-	Topic     string // where this attempt was read
-	Partition int32
-	Offset    int64
-	// Origin is where the event was first written (its source topic); a
-	// retry tier record carries it in headers, so the DLQ can name it.
-	Origin Origin
-}
-
-// Origin locates an event's first record.
-type Origin struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-}
-
-// Forwarder hands a failed delivery on. Both calls return only once the
-// record is durable in the tier or dead-letter topic.
-type Forwarder interface {
-	Retry(ctx context.Context, d Delivery, decision RetryDecision, cause error) error
-	DeadLetter(ctx context.Context, d Delivery, cause error) error
-}
-
-// CatalogMarker records, durably, that a product event changed the catalog;
-// the catalog sync picks it up and covers it.
-type CatalogMarker interface {
-	MarkCatalog(ctx context.Context, d Delivery) error
-}
-
-// OutcomeRecorder records an attempt's outcome for analytics. It must not
-// block or fail.
-type OutcomeRecorder interface {
-	Record(Outcome)
-}
-
-// Recorders records each outcome with every recorder in turn (the outcome
-// topic and the metrics).
-type Recorders []OutcomeRecorder
-
-// Record implements OutcomeRecorder.
-func (rs Recorders) Record(o Outcome) {
-	for _, r := range rs {
-		r.Record(o)
-	}
-}
-
-// Flush waits for every recorder that buffers (the outcome topic's writer).
-func (rs Recorders) Flush(ctx context.Context) error {
-	var err error
-	for _, r := range rs {
-		if f, ok := r.(interface{ Flush(context.Context) error }); ok {
-			err = errors.Join(err, f.Flush(ctx))
-		}
-	}
-	return err
-}
-
 // ProcessorConfig holds the feature flags and the retry policy.
 type ProcessorConfig struct {
 	Retry                 RetryPolicy
@@ -96,20 +21,28 @@ type ProcessorDeps struct {
 	Notifier  Notifier
 	Catalog   CatalogMarker
 	Forwarder Forwarder
-	Recorder  OutcomeRecorder  // optional
-	Breaker   *Breaker         // the inbox's; optional (a default one)
-	Progress  *OrderProgress   // optional
-	Seen      *SeenSet         // optional
-	Logger    *slog.Logger     // optional
-	Now       func() time.Time // optional
+	// Ledger decides which order steps may be sent (order_ledger.go). Nil
+	// means a MemoryOrderLedger, which protects one process only.
+	Ledger   OrderLedger
+	Recorder OutcomeRecorder // optional
+	// Breaker is the inbox's; nil means one with default thresholds and
+	// the retry policy's Retry-After clamp.
+	Breaker  *Breaker
+	Seen     *SeenSet      // optional
+	Observer RetryObserver // optional
+	Logger   *slog.Logger  // optional
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Processor routes each delivery to its action and makes its outcome
 // durable: done, forwarded to a retry tier, or dead-lettered. It is safe for
 // concurrent use by one goroutine per partition.
 type Processor struct {
-	cfg  ProcessorConfig
-	deps ProcessorDeps
+	cfg   ProcessorConfig
+	deps  ProcessorDeps
+	locks *KeyedMutex
+	holds *holdSet
 }
 
 // NewProcessor builds a processor, filling optional dependencies.
@@ -121,13 +54,16 @@ func NewProcessor(cfg ProcessorConfig, deps ProcessorDeps) (*Processor, error) {
 		return nil, fmt.Errorf("processor: %w", err)
 	}
 	if deps.Breaker == nil {
-		deps.Breaker = NewBreaker(BreakerConfig{})
+		deps.Breaker = NewBreaker(BreakerConfig{RetryAfterMax: cfg.Retry.EffectiveRetryAfterMax()})
 	}
-	if deps.Progress == nil {
-		deps.Progress = NewOrderProgress(DefaultOrderCapacity)
+	if deps.Ledger == nil {
+		deps.Ledger = NewMemoryOrderLedger()
 	}
 	if deps.Seen == nil {
 		deps.Seen = NewSeenSet(DefaultSeenCapacity)
+	}
+	if deps.Observer == nil {
+		deps.Observer = nopRetryObserver{}
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -135,14 +71,20 @@ func NewProcessor(cfg ProcessorConfig, deps ProcessorDeps) (*Processor, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Processor{cfg: cfg, deps: deps}, nil
+	return &Processor{cfg: cfg, deps: deps, locks: NewKeyedMutex(0), holds: newHoldSet(deps.Observer)}, nil
 }
 
 // Handle processes one delivery. It returns nil once the delivery's outcome
 // is durable, so the caller may mark its offset; an error (the context ended,
-// Kafka refused the forward) means "not done, deliver again".
+// Kafka refused the forward, the order ledger could not decide) means "not
+// done, deliver again".
+//
+// The first delivery of an event from its source topic (attempt 1) first
+// records a StatusReceived outcome: the source record is the durable proof
+// of receipt, and the outcome writer is flushed before the offset commits.
 func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 	start := p.deps.Now()
+	p.received(d)
 	if p.deps.Seen.Seen(d.Event.ID) {
 		p.record(d, start, StatusDuplicate, nil)
 		return nil
@@ -164,27 +106,46 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 			return p.fail(ctx, d, start, err)
 		}
 		return err
+	case act.step != nil:
+		return p.sendStep(ctx, d, start, *act.step, act.note)
 	}
-	if act.order != "" {
-		switch p.deps.Progress.Classify(act.order, act.status, act.at) {
-		case OrderSuperseded:
-			p.deps.Seen.Add(d.Event.ID)
-			p.record(d, start, StatusSuperseded, fmt.Errorf("a newer status of order %s was already sent", act.order))
-			return nil
-		case OrderDuplicate:
-			p.deps.Seen.Add(d.Event.ID)
-			p.record(d, start, StatusDuplicate, fmt.Errorf("status %s of order %s was already sent", act.status, act.order))
-			return nil
-		}
+	return p.send(ctx, d, start, act.note)
+}
+
+// sendStep sends an order step if the ledger lets it. The order's lock is
+// held across the claim and the send (including a hold through an outage
+// and the forward on failure), so two workers of this process never race
+// one order and its messages leave in claim order.
+func (p *Processor) sendStep(ctx context.Context, d Delivery, start time.Time, step OrderStep, n Notification) error {
+	unlock, err := p.locks.Lock(ctx, step.OrderID)
+	if err != nil {
+		return fmt.Errorf("lock order %s: %w", step.OrderID, err)
 	}
-	if err := p.notify(ctx, act.note); err != nil {
+	defer unlock()
+	verdict, err := p.deps.Ledger.Claim(ctx, step)
+	if err != nil {
+		return fmt.Errorf("claim %s of order %s: %w", step.Status, step.OrderID, err)
+	}
+	switch verdict {
+	case OrderSuperseded:
+		p.deps.Seen.Add(d.Event.ID)
+		p.record(d, start, StatusSuperseded, fmt.Errorf("a newer step of order %s than %s was already sent", step.OrderID, step.Status))
+		return nil
+	case OrderDuplicate:
+		p.deps.Seen.Add(d.Event.ID)
+		p.record(d, start, StatusDuplicate, fmt.Errorf("step %s of order %s at %s was already sent", step.Status, step.OrderID, step.UpdatedAt.Format(time.RFC3339)))
+		return nil
+	}
+	return p.send(ctx, d, start, n)
+}
+
+// send delivers n and records the outcome, or forwards the failure.
+func (p *Processor) send(ctx context.Context, d Delivery, start time.Time, n Notification) error {
+	if err := p.notify(ctx, d, n); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return p.fail(ctx, d, start, err)
-	}
-	if act.order != "" {
-		p.deps.Progress.Record(act.order, act.status, act.at)
 	}
 	p.deps.Seen.Add(d.Event.ID)
 	p.record(d, start, StatusCompleted, nil)
@@ -194,21 +155,46 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 // DeadLetter sends a delivery that cannot be processed at all (its record is
 // not a webhook) straight to the DLQ.
 func (p *Processor) DeadLetter(ctx context.Context, d Delivery, cause error) error {
+	p.received(d)
 	return p.fail(ctx, d, p.deps.Now(), Permanent(cause))
 }
+
+// Holding returns how many events are held through a downstream outage now
+// and the retry start (Delivery.Since) of the oldest; for gauges read at
+// scrape time.
+func (p *Processor) Holding() (count int, oldest time.Time) { return p.holds.state() }
+
+// errHeldTooLong ends a hold that reached the retry max age.
+var errHeldTooLong = errors.New("held through an inbox outage until the retry max age")
 
 // notify delivers through the inbox's breaker. An isolated transient failure
 // is returned (the event climbs the retry tiers); while the inbox is down for
 // everything the event is held here and probed, spending none of its retry
 // budget, so an outage ends with events delivered late, not dead-lettered.
-func (p *Processor) notify(ctx context.Context, n Notification) error {
+// A hold ends at the retry max age (the event is then dead-lettered), so a
+// held partition never nears its topic's retention.
+func (p *Processor) notify(ctx context.Context, d Delivery, n Notification) error {
 	held := false
+	defer func() {
+		if held {
+			p.holds.release(d.Event.ID)
+		}
+	}()
+	since := d.Since()
 	for {
-		ok, wait := p.deps.Breaker.Allow(p.deps.Now())
+		now := p.deps.Now()
+		ok, wait := p.deps.Breaker.Allow(now)
 		if !ok {
+			if p.cfg.Retry.Expired(since, now) {
+				return Retryable(errHeldTooLong, 0)
+			}
 			if !held {
 				held = true
+				p.holds.hold(d.Event.ID, since)
 				p.deps.Logger.Warn("inbox outage: holding event", "event_id", n.EventID, "retry_in", wait.String())
+			}
+			if !since.IsZero() {
+				wait = max(min(wait, since.Add(p.cfg.Retry.EffectiveMaxAge()).Sub(now)), 0)
 			}
 			if err := sleep(ctx, wait); err != nil {
 				return err
@@ -232,35 +218,40 @@ func (p *Processor) notify(ctx context.Context, n Notification) error {
 
 // fail forwards a failed delivery to the next retry tier or the DLQ.
 func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause error) error {
-	dec := p.cfg.Retry.Decide(cause, d.Attempt)
+	now := p.deps.Now()
+	dec := p.cfg.Retry.Decide(FailedAttempt{Err: cause, Attempt: d.Attempt, Since: d.Since(), Now: now})
+	age := time.Duration(0)
+	if since := d.Since(); !since.IsZero() {
+		age = now.Sub(since)
+	}
 	if dec.DeadLetter {
-		if err := p.deps.Forwarder.DeadLetter(ctx, d, cause); err != nil {
+		if err := p.deps.Forwarder.DeadLetter(ctx, d, fmt.Errorf("%s: %w", dec.Reason, cause)); err != nil {
 			return fmt.Errorf("dead-letter %s: %w", d.Event.ID, err)
 		}
 		// Not added to Seen: an operator may replay it once the cause is
 		// fixed, and it must then be delivered.
-		p.record(d, start, StatusDead, cause)
+		p.deps.Observer.DeadLettered(dec.Cause, age)
+		p.record(d, start, StatusDead, fmt.Errorf("%s: %w", dec.Reason, cause))
 		return nil
 	}
 	if err := p.deps.Forwarder.Retry(ctx, d, dec, cause); err != nil {
 		return fmt.Errorf("forward %s to retry tier %d: %w", d.Event.ID, dec.Tier+1, err)
 	}
+	p.deps.Observer.Retried(dec.Tier, age)
 	p.record(d, start, StatusRetrying, cause)
 	return nil
 }
 
+// received records an event's StatusReceived outcome on its first delivery
+// from a source topic.
+func (p *Processor) received(d Delivery) {
+	if d.Attempt <= 1 && p.deps.Recorder != nil {
+		p.deps.Recorder.Record(NewOutcome(d, StatusReceived, nil, d.Event.ReceivedAt, d.Event.ReceivedAt))
+	}
+}
+
 func (p *Processor) record(d Delivery, start time.Time, status Status, cause error) {
-	now := p.deps.Now()
-	out := Outcome{
-		EventID: d.Event.ID, EventType: d.Event.Type, EntityID: d.Event.EntityID,
-		Status: status, Attempt: d.Attempt,
-		ReceivedAt: d.Event.ReceivedAt, ProcessedAt: now,
-		ProcessingMs: float64(now.Sub(start).Microseconds()) / 1000,
-		Topic:        d.Topic, Partition: d.Partition, Offset: d.Offset,
-	}
-	if cause != nil {
-		out.Error = truncate(cause.Error(), 500)
-	}
+	out := NewOutcome(d, status, cause, start, p.deps.Now())
 	level := slog.LevelInfo
 	if status == StatusDead || status == StatusRetrying {
 		level = slog.LevelWarn

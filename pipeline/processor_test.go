@@ -65,14 +65,23 @@ type outcomes struct {
 
 func (o *outcomes) Record(out Outcome) { o.mu.Lock(); o.got = append(o.got, out); o.mu.Unlock() }
 
+// statuses lists the outcomes of attempts, leaving out StatusReceived.
 func (o *outcomes) statuses() []Status {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := make([]Status, len(o.got))
-	for i, out := range o.got {
-		s[i] = out.Status
+	var s []Status
+	for _, out := range o.got {
+		if out.Status != StatusReceived {
+			s = append(s, out.Status)
+		}
 	}
 	return s
+}
+
+func (o *outcomes) all() []Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]Outcome(nil), o.got...)
 }
 
 func newTestProcessor(t *testing.T, cfg ProcessorConfig, inbox *fakeInbox) (*Processor, *fakeForwarder, *outcomes) {

@@ -50,11 +50,35 @@ func TestParseRetryTiers(t *testing.T) {
 }
 
 func TestRetryPolicyValidate(t *testing.T) {
-	if err := (RetryPolicy{}).Validate(); err != nil {
-		t.Errorf("zero policy: %v", err)
+	s := time.Second
+	tests := []struct {
+		name    string
+		policy  RetryPolicy
+		wantErr string // substring; empty means valid
+	}{
+		{name: "zero policy takes the defaults"},
+		{name: "explicit", policy: RetryPolicy{Tiers: []time.Duration{s, 2 * s}, MaxAge: time.Hour, RetryAfterMax: time.Minute}},
+		{name: "max age equal to the tiers' total", policy: RetryPolicy{Tiers: []time.Duration{s, 2 * s}, MaxAge: 3 * s, RetryAfterMax: s}},
+		{name: "decreasing tiers", policy: RetryPolicy{Tiers: []time.Duration{4 * s, s}}, wantErr: "must be longer"},
+		{name: "negative max age", policy: RetryPolicy{MaxAge: -s}, wantErr: "max age -1s must be positive"},
+		{name: "negative retry-after max", policy: RetryPolicy{RetryAfterMax: -s}, wantErr: "retry-after max -1s must be positive"},
+		{name: "max age shorter than the tiers", policy: RetryPolicy{MaxAge: 10 * s, RetryAfterMax: s}, wantErr: "shorter than the retry tiers' total 14s"},
+		{name: "retry-after max beyond max age", policy: RetryPolicy{MaxAge: time.Minute, RetryAfterMax: time.Hour}, wantErr: "longer than the retry max age"},
+		{name: "default retry-after max beyond a short max age", policy: RetryPolicy{MaxAge: time.Minute}, wantErr: "retry-after max 5m0s"},
 	}
-	if err := (RetryPolicy{Tiers: []time.Duration{4 * time.Second, time.Second}}).Validate(); err == nil {
-		t.Error("decreasing tiers validated")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.policy.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Validate() = %v, want error containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }
 
@@ -62,40 +86,67 @@ func TestRetryPolicyDecide(t *testing.T) {
 	s := time.Second
 	boom := errors.New("inbox: 503")
 	custom := RetryPolicy{Tiers: []time.Duration{2 * s, 10 * s, time.Minute}}
+	now := time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC)
+	fresh := now.Add(-time.Minute)
 
 	tests := []struct {
 		name    string
 		policy  RetryPolicy
 		err     error
 		attempt int
+		since   time.Time     // zero: fresh (received a minute ago)
+		unknown bool          // since is really zero
 		want    RetryDecision // Reason is not compared
 	}{
 		{name: "first failure goes to tier 1", err: boom, attempt: 1, want: RetryDecision{Tier: 0, Delay: 2 * s}},
 		{name: "second failure goes to tier 2", err: boom, attempt: 2, want: RetryDecision{Tier: 1, Delay: 4 * s}},
 		{name: "third failure goes to tier 3", err: boom, attempt: 3, want: RetryDecision{Tier: 2, Delay: 8 * s}},
-		{name: "tiers exhausted", err: boom, attempt: 4, want: RetryDecision{DeadLetter: true}},
-		{name: "far past the tiers", err: boom, attempt: 40, want: RetryDecision{DeadLetter: true}},
+		{name: "after the tiers it cycles on the last", err: boom, attempt: 4, want: RetryDecision{Tier: 2, Delay: 16 * s}},
+		{name: "cycling backs off", err: boom, attempt: 6, want: RetryDecision{Tier: 2, Delay: 64 * s}},
+		{name: "cycling backs off up to the clamp", err: boom, attempt: 9, want: RetryDecision{Tier: 2, Delay: 5 * time.Minute}},
+		{name: "far past the tiers still cycles", err: boom, attempt: 4000, since: now.Add(-23 * time.Hour), want: RetryDecision{Tier: 2, Delay: 5 * time.Minute}},
+		{name: "a clamp below the last tier keeps the tier's delay", policy: RetryPolicy{RetryAfterMax: s}, err: boom, attempt: 9, want: RetryDecision{Tier: 2, Delay: 8 * s}},
+		{name: "max age reached", err: boom, attempt: 4000, since: now.Add(-24 * time.Hour), want: RetryDecision{DeadLetter: true, Cause: DeadLetterMaxAge}},
+		{name: "max age reached on the first attempt", err: boom, attempt: 1, since: now.Add(-25 * time.Hour), want: RetryDecision{DeadLetter: true, Cause: DeadLetterMaxAge}},
+		{name: "custom max age", policy: RetryPolicy{MaxAge: time.Hour}, err: boom, attempt: 9, since: now.Add(-time.Hour), want: RetryDecision{DeadLetter: true, Cause: DeadLetterMaxAge}},
+		{name: "unknown receipt uses the tiers", err: boom, attempt: 3, unknown: true, want: RetryDecision{Tier: 2, Delay: 8 * s}},
+		{name: "unknown receipt dead-letters after the tiers", err: boom, attempt: 4, unknown: true, want: RetryDecision{DeadLetter: true, Cause: DeadLetterMaxAge}},
 		{name: "attempt 0 counts as 1", err: boom, attempt: 0, want: RetryDecision{Tier: 0, Delay: 2 * s}},
 		{name: "wrapped transient", err: fmt.Errorf("send: %w", Retryable(boom, 0)), attempt: 1, want: RetryDecision{Tier: 0, Delay: 2 * s}},
-		{name: "permanent at once", err: Permanent(boom), attempt: 1, want: RetryDecision{DeadLetter: true}},
-		{name: "wrapped permanent", err: fmt.Errorf("send: %w", Permanentf("bad email")), attempt: 2, want: RetryDecision{DeadLetter: true}},
+		{name: "permanent at once", err: Permanent(boom), attempt: 1, want: RetryDecision{DeadLetter: true, Cause: DeadLetterPermanent}},
+		{name: "wrapped permanent", err: fmt.Errorf("send: %w", Permanentf("bad email")), attempt: 2, want: RetryDecision{DeadLetter: true, Cause: DeadLetterPermanent}},
+		{name: "permanent wins over max age", err: Permanent(boom), attempt: 1, since: now.Add(-48 * time.Hour), want: RetryDecision{DeadLetter: true, Cause: DeadLetterPermanent}},
 		{name: "retry-after within tier", err: Retryable(boom, s), attempt: 1, want: RetryDecision{Tier: 0, Delay: 2 * s}},
 		{name: "retry-after equal to tier", err: Retryable(boom, 2*s), attempt: 1, want: RetryDecision{Tier: 0, Delay: 2 * s}},
 		{name: "retry-after picks covering tier", err: Retryable(boom, 3*s), attempt: 1, want: RetryDecision{Tier: 1, Delay: 4 * s}},
 		{name: "retry-after picks exact tier", err: Retryable(boom, 8*s), attempt: 1, want: RetryDecision{Tier: 2, Delay: 8 * s}},
 		{name: "retry-after past last tier", err: Retryable(boom, 30*s), attempt: 1, want: RetryDecision{Tier: 2, Delay: 30 * s}},
 		{name: "retry-after on last tier", err: Retryable(boom, 9*s), attempt: 3, want: RetryDecision{Tier: 2, Delay: 9 * s}},
-		{name: "retry-after does not revive exhausted", err: Retryable(boom, 9*s), attempt: 4, want: RetryDecision{DeadLetter: true}},
+		{name: "retry-after while cycling", err: Retryable(boom, 9*s), attempt: 4, want: RetryDecision{Tier: 2, Delay: 16 * s}},
+		{name: "longer retry-after while cycling", err: Retryable(boom, 30*s), attempt: 4, want: RetryDecision{Tier: 2, Delay: 30 * s}},
+		{name: "retry-after is clamped", err: Retryable(boom, time.Hour), attempt: 1, want: RetryDecision{Tier: 2, Delay: 5 * time.Minute}},
+		{name: "retry-after clamped to a custom max", policy: RetryPolicy{RetryAfterMax: 3 * s}, err: Retryable(boom, time.Hour), attempt: 1, want: RetryDecision{Tier: 1, Delay: 4 * s}},
 		{name: "retry-after never moves down", err: Retryable(boom, s), attempt: 2, want: RetryDecision{Tier: 1, Delay: 4 * s}},
+		{name: "retry-after does not outlive max age", err: Retryable(boom, 9*s), attempt: 4, since: now.Add(-24 * time.Hour), want: RetryDecision{DeadLetter: true, Cause: DeadLetterMaxAge}},
 		{name: "custom tiers", policy: custom, err: Retryable(boom, 11*s), attempt: 1, want: RetryDecision{Tier: 2, Delay: time.Minute}},
-		{name: "custom tiers exhausted", policy: custom, err: boom, attempt: 4, want: RetryDecision{DeadLetter: true}},
-		{name: "single tier", policy: RetryPolicy{Tiers: []time.Duration{5 * s}}, err: boom, attempt: 2, want: RetryDecision{DeadLetter: true}},
+		{name: "custom tiers cycle", policy: custom, err: boom, attempt: 4, want: RetryDecision{Tier: 2, Delay: 2 * time.Minute}},
+		{name: "single tier cycles", policy: RetryPolicy{Tiers: []time.Duration{5 * s}}, err: boom, attempt: 2, want: RetryDecision{Tier: 0, Delay: 10 * s}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := tc.policy.Decide(tc.err, tc.attempt)
+			since := tc.since
+			switch {
+			case tc.unknown:
+				since = time.Time{}
+			case since.IsZero():
+				since = fresh
+			}
+			got := tc.policy.Decide(FailedAttempt{Err: tc.err, Attempt: tc.attempt, Since: since, Now: now})
 			if got.Reason == "" {
 				t.Error("empty Reason")
+			}
+			if got.Cause == DeadLetterMaxAge && !strings.Contains(got.Reason, "max age") && !strings.Contains(got.Reason, "unknown") {
+				t.Errorf("max-age reason %q does not say so", got.Reason)
 			}
 			got.Reason = ""
 			if got != tc.want {

@@ -1,16 +1,22 @@
 package pipeline
 
-import "time"
-
 // action is what an event asks for: one of skip, catalog or a notification
-// (with the order it concerns, for superseding).
+// (with the order step it announces, for the order ledger).
 type action struct {
 	skip    string // why nothing is done
 	catalog bool
 	note    Notification
-	order   string    // order id, for order status updates
-	status  string    // status key announced
-	at      time.Time // when the status changed, for superseding
+	step    *OrderStep // order.created and order.updated
+}
+
+// orderStep is the step an order event announces. The time is the order
+// row's updated_at, else the envelope's timestamp.
+func orderStep(ev Event, o Order, status string) *OrderStep {
+	at := o.UpdatedAt
+	if at.IsZero() {
+		at = ev.Timestamp
+	}
+	return &OrderStep{OrderID: o.ID, Status: status, Rank: OrderRank(status), UpdatedAt: at, EventID: ev.ID}
 }
 
 // plan routes an event to its action. Invalid data is a permanent error.
@@ -32,8 +38,11 @@ func (p *Processor) plan(ev Event) (action, error) {
 		if o.CustomerEmail == "" {
 			return action{skip: "order has no customer e-mail"}, nil
 		}
+		// The confirmation is the order's first step (rank new): once a
+		// status update was sent, a late confirmation is superseded.
 		return action{note: Notification{EventID: ev.ID, Email: o.CustomerEmail,
-			Text: OrderConfirmationMessage(o), Reason: OrderCreated}}, nil
+			Text: OrderConfirmationMessage(o), Reason: OrderCreated},
+			step: orderStep(ev, o, "new")}, nil
 	case OrderUpdated:
 		o, err := ParseOrder(ev.Data)
 		if err != nil {
@@ -47,13 +56,9 @@ func (p *Processor) plan(ev Event) (action, error) {
 			return action{skip: "order has no customer e-mail"}, nil
 		}
 		status := NotifiedStatus(o)
-		at := o.UpdatedAt
-		if at.IsZero() {
-			at = ev.Timestamp
-		}
 		return action{
-			note:  Notification{EventID: ev.ID, Email: o.CustomerEmail, Text: text, Reason: OrderUpdated + ":" + status},
-			order: o.ID, status: status, at: at,
+			note: Notification{EventID: ev.ID, Email: o.CustomerEmail, Text: text, Reason: OrderUpdated + ":" + status},
+			step: orderStep(ev, o, status),
 		}, nil
 	case CustomerCreated:
 		if !p.cfg.SendWelcome {

@@ -40,6 +40,8 @@ type Config struct {
 	DLQRetention      time.Duration
 
 	RetryTiers      []time.Duration
+	RetryMaxAge     time.Duration
+	RetryAfterMax   time.Duration
 	CatalogQuiet    time.Duration
 	CatalogMaxWait  time.Duration
 	CatalogAutoSync bool
@@ -52,6 +54,11 @@ type Config struct {
 
 	DataDir      string
 	DevKafkaAddr string
+}
+
+// RetryPolicy is the retry policy the settings describe.
+func (c Config) RetryPolicy() pipeline.RetryPolicy {
+	return pipeline.RetryPolicy{Tiers: c.RetryTiers, MaxAge: c.RetryMaxAge, RetryAfterMax: c.RetryAfterMax}
 }
 
 // ConfigError names the key that is wrong, in both its spellings.
@@ -130,6 +137,8 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 		Replication:       int16(p.intRange("kafka.replication", 1, 32)),
 		MinInSyncReplicas: p.intRange("kafka.min_insync_replicas", 1, 32),
 		DLQRetention:      p.duration("kafka.dlq_retention", time.Hour, 10*365*24*time.Hour),
+		RetryMaxAge:       p.duration("retry.max_age", time.Minute, 30*24*time.Hour),
+		RetryAfterMax:     p.duration("retry.after_max", time.Second, 24*time.Hour),
 		CatalogQuiet:      p.duration("catalog.quiet", 10*time.Millisecond, time.Hour),
 		CatalogMaxWait:    p.duration("catalog.max_wait", 10*time.Millisecond, 24*time.Hour),
 		CatalogAutoSync:   p.boolean("catalog.auto_sync"),
@@ -158,6 +167,15 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 		t, err := pipeline.ParseRetryTiers(tiers)
 		p.fail("retry.tiers", err)
 		c.RetryTiers = t
+	}
+	if p.err == nil {
+		// The tiers against the max age first, then the clamp against it.
+		policy := c.RetryPolicy()
+		policy.RetryAfterMax = min(policy.RetryAfterMax, policy.MaxAge)
+		p.fail("retry.max_age", policy.Validate())
+	}
+	if p.err == nil {
+		p.fail("retry.after_max", c.RetryPolicy().Validate())
 	}
 	if p.err == nil && c.CatalogMaxWait < c.CatalogQuiet {
 		p.fail("catalog.max_wait", fmt.Errorf("%s is shorter than SHOPSTREAM_CATALOG_QUIET %s", c.CatalogMaxWait, c.CatalogQuiet))

@@ -33,6 +33,9 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 	if len(cfg.RetryTiers) != 2 || cfg.RetryTiers[1] != 5*time.Second || !cfg.CatalogAutoSync || cfg.InboxTenant != "default" {
 		t.Fatalf("cfg = %+v", cfg)
 	}
+	if cfg.RetryMaxAge != 24*time.Hour || cfg.RetryAfterMax != 5*time.Minute {
+		t.Fatalf("retry ages: %s, %s", cfg.RetryMaxAge, cfg.RetryAfterMax)
+	}
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
@@ -49,6 +52,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"max wait shorter than quiet", append(base, "SHOPSTREAM_CATALOG_QUIET=10s", "SHOPSTREAM_CATALOG_MAX_WAIT=5s"), false, "SHOPSTREAM_CATALOG_MAX_WAIT"},
 		{"bad bool", append(base, "WEBHOOK_AUTO_SYNC_PRODUCTS=yes please"), false, "WEBHOOK_AUTO_SYNC_PRODUCTS"},
 		{"bad tiers", append(base, "SHOPSTREAM_RETRY_TIERS=4s,2s"), false, "SHOPSTREAM_RETRY_TIERS"},
+		{"max age shorter than the tiers", append(base, "SHOPSTREAM_RETRY_TIERS=1m,2m", "SHOPSTREAM_RETRY_MAX_AGE=2m"), false, "SHOPSTREAM_RETRY_MAX_AGE"},
+		{"max age out of range", append(base, "SHOPSTREAM_RETRY_MAX_AGE=1s"), false, "SHOPSTREAM_RETRY_MAX_AGE"},
+		{"retry-after max longer than max age", append(base, "SHOPSTREAM_RETRY_MAX_AGE=1h", "SHOPSTREAM_RETRY_AFTER_MAX=2h"), false, "SHOPSTREAM_RETRY_AFTER_MAX"},
+		{"retry-after max not a duration", append(base, "SHOPSTREAM_RETRY_AFTER_MAX=soon"), false, "SHOPSTREAM_RETRY_AFTER_MAX"},
 		{"bad env", append(base, "SHOPSTREAM_ENV=staging"), false, "SHOPSTREAM_ENV"},
 		{"bad address", append(base, "SHOPSTREAM_HTTP_ADDR=8080"), false, "SHOPSTREAM_HTTP_ADDR"},
 		{"bad url", append(base, "INBOX_API_URL=ftp://x", "INBOX_API_TOKEN=t"), false, "INBOX_API_URL"},

@@ -137,12 +137,15 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 	}
 	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
 	proc, err := pipeline.NewProcessor(pipeline.ProcessorConfig{
-		Retry:                 pipeline.RetryPolicy{Tiers: cfg.RetryTiers},
+		Retry:                 cfg.RetryPolicy(),
 		SendOrderConfirmation: cfg.SendOrderConfirmation,
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
 	}, pipeline.ProcessorDeps{
+		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
+		// (shopstream.order.progress) is wired.
 		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: recorder, Logger: log,
+		Observer: kafka.NewRetryMetrics(reg, nil),
 	})
 	if err != nil {
 		return fail(err)

@@ -23,6 +23,8 @@ var settings = []setting{
 	{"kafka.min_insync_replicas", "SHOPSTREAM_KAFKA_MIN_ISR", "1", "min.insync.replicas of every topic; 2 in production with replication 3."},
 	{"kafka.dlq_retention", "SHOPSTREAM_DLQ_RETENTION", "2160h", "How long dead letters are kept (90 days)."},
 	{"retry.tiers", "SHOPSTREAM_RETRY_TIERS", "2s,4s,8s", "Retry tier delays, one topic each."},
+	{"retry.max_age", "SHOPSTREAM_RETRY_MAX_AGE", "24h", "Transient failures retry (cycling on the last tier) until an event is this old, then dead-letter."},
+	{"retry.after_max", "SHOPSTREAM_RETRY_AFTER_MAX", "5m", "Clamp on a downstream's Retry-After (tier delays and breaker holds)."},
 	{"catalog.quiet", "SHOPSTREAM_CATALOG_QUIET", "2s", "Catalog sync runs this long after the last product event..."},
 	{"catalog.max_wait", "SHOPSTREAM_CATALOG_MAX_WAIT", "30s", "...and never later than this after the first."},
 	{"catalog.auto_sync", "WEBHOOK_AUTO_SYNC_PRODUCTS", "true", "Turn catalog sync off with false."},

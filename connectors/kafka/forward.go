@@ -67,14 +67,8 @@ func deliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Tim
 	if origin.Topic == "" {
 		origin = pipeline.Origin{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}
 	}
-	msg := ""
-	if cause != nil {
-		msg = cause.Error()
-		if len(msg) > 1000 {
-			msg = msg[:1000]
-		}
-	}
-	return &kgo.Record{
+	msg := pipeline.TruncateError(cause)
+	rec := &kgo.Record{
 		Topic: topic,
 		Key:   []byte(d.Event.EntityID),
 		Value: d.Event.Body,
@@ -90,6 +84,11 @@ func deliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Tim
 			{Key: schemas.HeaderFailedAt, Value: []byte(FormatTime(now))},
 		},
 	}
+	if !d.RetrySince.IsZero() {
+		// A replayed event keeps its new retry budget through the tiers.
+		SetHeader(rec, schemas.HeaderReplayedAt, FormatTime(d.RetrySince))
+	}
+	return rec
 }
 
 // DeliveryFromRecord reads a source, retry-tier or catalog-mark record as a
@@ -107,6 +106,11 @@ func DeliveryFromRecord(r *kgo.Record) (pipeline.Delivery, error) {
 			Partition: int32(HeaderInt(r, schemas.HeaderOriginalPartition, 0)),
 			Offset:    int64(HeaderInt(r, schemas.HeaderOriginalOffset, 0)),
 		}
+	}
+	if t, perr := time.Parse(time.RFC3339Nano, Header(r, schemas.HeaderReplayedAt)); perr == nil {
+		// An operator replayed it from the DLQ: its retry budget
+		// (pipeline.RetryPolicy.MaxAge) starts again at the replay.
+		d.RetrySince = t
 	}
 	if schemas.IsRetryTopic(r.Topic) || r.Topic == schemas.TopicCatalogSync {
 		return d, err

@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shopstream/shopstream/pipeline"
@@ -44,9 +47,86 @@ func NewProcessorMetrics(reg prometheus.Registerer) *ProcessorMetrics {
 
 // Record counts one outcome (a pipeline.OutcomeRecorder).
 func (m *ProcessorMetrics) Record(o pipeline.Outcome) {
+	if o.Status == pipeline.StatusReceived {
+		return // an arrival, not an attempt
+	}
 	m.processed.WithLabelValues(o.EventType, string(o.Status)).Inc()
 	m.duration.WithLabelValues(o.EventType).Observe(o.ProcessingMs / 1000)
 	if o.Status == pipeline.StatusDead {
 		m.dead.WithLabelValues(o.EventType).Inc()
 	}
+}
+
+// RetryMetrics exposes how events wait for a downstream: the events held
+// through an outage and the oldest one's age (alert well before
+// SHOPSTREAM_RETRY_MAX_AGE, and so before any topic's retention), the age
+// of events forwarded to a retry tier, and dead letters by cause. It is a
+// pipeline.RetryObserver.
+type RetryMetrics struct {
+	now      func() time.Time
+	held     prometheus.Gauge
+	retryAge prometheus.Histogram
+	dead     *prometheus.CounterVec
+
+	mu     sync.Mutex
+	oldest time.Time
+}
+
+// NewRetryMetrics registers the retry metrics; now nil means time.Now.
+func NewRetryMetrics(reg prometheus.Registerer, now func() time.Time) *RetryMetrics {
+	if now == nil {
+		now = time.Now
+	}
+	m := &RetryMetrics{now: now,
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shopstream_held_events",
+			Help: "Events held by the processor now because a downstream's breaker is open.",
+		}),
+		retryAge: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "shopstream_retry_event_age_seconds",
+			Help:    "Age (since receipt) of events forwarded to a retry tier.",
+			Buckets: []float64{1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 18 * 3600, 24 * 3600, 48 * 3600},
+		}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shopstream_dead_letters_total",
+			Help: "Events dead-lettered, by cause: permanent (retrying cannot help) or max_age (transient failures past SHOPSTREAM_RETRY_MAX_AGE).",
+		}, []string{"cause"}),
+	}
+	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shopstream_held_oldest_age_seconds",
+		Help: "Age (since receipt) of the oldest event held now; 0 when none.",
+	}, m.oldestAge)
+	for _, c := range []pipeline.DeadLetterCause{pipeline.DeadLetterPermanent, pipeline.DeadLetterMaxAge} {
+		m.dead.WithLabelValues(string(c))
+	}
+	if reg != nil {
+		reg.MustRegister(m.held, oldest, m.retryAge, m.dead)
+	}
+	return m
+}
+
+// Held implements pipeline.RetryObserver.
+func (m *RetryMetrics) Held(count int, oldest time.Time) {
+	m.mu.Lock()
+	m.oldest = oldest
+	m.mu.Unlock()
+	m.held.Set(float64(count))
+}
+
+// Retried implements pipeline.RetryObserver.
+func (m *RetryMetrics) Retried(_ int, age time.Duration) { m.retryAge.Observe(age.Seconds()) }
+
+// DeadLettered implements pipeline.RetryObserver.
+func (m *RetryMetrics) DeadLettered(cause pipeline.DeadLetterCause, _ time.Duration) {
+	m.dead.WithLabelValues(string(cause)).Inc()
+}
+
+func (m *RetryMetrics) oldestAge() float64 {
+	m.mu.Lock()
+	oldest := m.oldest
+	m.mu.Unlock()
+	if oldest.IsZero() {
+		return 0
+	}
+	return max(m.now().Sub(oldest).Seconds(), 0)
 }
