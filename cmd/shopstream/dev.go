@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,9 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Development = true
+	if !isLoopback(cfg.HTTPAddr) {
+		log.Warn("dev listens beyond loopback: the unsigned /api/webhooks/test endpoint is reachable from other machines", "addr", cfg.HTTPAddr)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("dev: data dir: %w", err)
 	}
@@ -79,6 +83,19 @@ func runDev(ctx context.Context, args []string) error {
 	parts = append(parts, part{name: "lag", run: lag.Run})
 	printDevBanner(cfg)
 	return runParts(ctx, log, parts...)
+}
+
+// isLoopback reports whether a listen address stays on this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devSecret keeps one generated secret per data dir, so a restarted dev
