@@ -245,3 +245,45 @@ func TestAdminReadiness(t *testing.T) {
 		t.Fatalf("metrics %d", rec.Code)
 	}
 }
+
+// TestAcceptReturnsOneErrorType: every refusal is a *RequestError carrying
+// its status, reason and a message for the sender; the cause stays for logs.
+func TestAcceptReturnsOneErrorType(t *testing.T) {
+	body := fixture(t, "order.updated.seed.json")
+	cases := []struct {
+		name   string
+		pub    *published
+		sig    string
+		status int
+		reason string
+	}{
+		{"unsigned", &published{}, "", http.StatusUnauthorized, outcomeUnauthorized},
+		{"store down", &published{fail: errors.New("broker down")}, sign(body), http.StatusServiceUnavailable, outcomeUnavailable},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := newTestServer(t, c.pub, false)
+			req := httptest.NewRequest(http.MethodPost, "/api/webhooks/evershop/order", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if c.sig != "" {
+				req.Header.Set("x-evershop-signature", c.sig)
+			}
+			_, err := s.accept(httptest.NewRecorder(), req, pipeline.KindOrder)
+			var re *RequestError
+			if !errors.As(err, &re) || re.Status != c.status || re.Reason != c.reason || re.Msg == "" {
+				t.Fatalf("err = %#v, want *RequestError %d %s", err, c.status, c.reason)
+			}
+			if c.pub.fail != nil && !errors.Is(err, c.pub.fail) {
+				t.Fatalf("the publish error is not the cause: %v", err)
+			}
+		})
+	}
+	s, _ := newTestServer(t, &published{}, false)
+	req := httptest.NewRequest(http.MethodPost, "/api/webhooks/evershop/order", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-evershop-signature", sign(body))
+	acc, err := s.accept(httptest.NewRecorder(), req, pipeline.KindOrder)
+	if err != nil || acc.Event.EntityID != "456" || acc.At.Topic != "evershop.order" {
+		t.Fatalf("accepted = %+v, %v", acc, err)
+	}
+}
