@@ -255,12 +255,13 @@ func checkEnvNames(t *testing.T, where string, names []string, known map[string]
 }
 
 // requiredEnv: what each subcommand refuses to start without outside dev
-// (cmd/shopstream/config.go, process.go, sink.go).
+// (cmd/shopstream/config.go, serve.go, process.go, sink.go). Only serve
+// verifies webhooks, so only serve requires (and is given) the secret.
 var requiredEnv = map[string][]string{
 	"serve":   {"EVERSHOP_WEBHOOK_SECRET", "SHOPSTREAM_KAFKA_BROKERS"},
-	"process": {"EVERSHOP_WEBHOOK_SECRET", "SHOPSTREAM_KAFKA_BROKERS", "INBOX_API_URL", "INBOX_API_TOKEN"},
-	"sink":    {"EVERSHOP_WEBHOOK_SECRET", "SHOPSTREAM_KAFKA_BROKERS", "CLICKHOUSE_DSN"},
-	"topics":  {"EVERSHOP_WEBHOOK_SECRET", "SHOPSTREAM_KAFKA_BROKERS"},
+	"process": {"SHOPSTREAM_KAFKA_BROKERS", "INBOX_API_URL", "INBOX_API_TOKEN"},
+	"sink":    {"SHOPSTREAM_KAFKA_BROKERS", "CLICKHOUSE_DSN"},
+	"topics":  {"SHOPSTREAM_KAFKA_BROKERS"},
 	"migrate": {"CLICKHOUSE_DSN"},
 }
 

@@ -39,18 +39,25 @@ func invalid(format string, args ...any) error {
 }
 
 // Envelope is the outer shape every webhook shares:
-// {"event": "...", "timestamp": "RFC 3339", "data": {...}}.
+// {"event": "...", "timestamp": "RFC 3339", "data": {...}}, optionally with
+// "webhook_id", the sender's stable id of the event (the EverShop bridge
+// puts its outbox row id there, inside the bytes it signs).
 type Envelope struct {
 	Event     string
 	Timestamp time.Time
 	Data      json.RawMessage
 	EntityID  string
+	WebhookID string // "" when the body carries none
 }
+
+// BodyIDField is the envelope field that carries the sender's event id.
+const BodyIDField = "webhook_id"
 
 type rawEnvelope struct {
 	Event     *string         `json:"event"`
 	Timestamp *string         `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
+	WebhookID json.RawMessage `json:"webhook_id"`
 }
 
 // ParseEnvelope validates body as a webhook for the endpoint of kind and
@@ -112,7 +119,18 @@ func decodeEnvelope(body []byte) (Envelope, error) {
 	if len(data) == 0 || data[0] != '{' {
 		return Envelope{}, malformed(`"data" must be a JSON object`)
 	}
-	return Envelope{Event: *raw.Event, Timestamp: ts, Data: raw.Data}, nil
+	env := Envelope{Event: *raw.Event, Timestamp: ts, Data: raw.Data}
+	if len(raw.WebhookID) > 0 && string(raw.WebhookID) != "null" {
+		if raw.WebhookID[0] != '"' {
+			return Envelope{}, malformed(`"%s" must be a string`, BodyIDField)
+		}
+		id, err := scalarID(raw.WebhookID)
+		if err != nil {
+			return Envelope{}, malformed(`"%s" %s`, BodyIDField, err)
+		}
+		env.WebhookID = id
+	}
+	return env, nil
 }
 
 // EntityID finds the entity id in a webhook's data: "id", else
@@ -165,23 +183,43 @@ func scalarID(v json.RawMessage) (string, error) {
 	return id, nil
 }
 
-// EventID is the idempotency key of a webhook: the webhook-id header, else
-// x-evershop-webhook-id, else the hex SHA-256 of the raw body, so that a
-// sender re-delivering the same bytes is recognised downstream.
-func EventID(h HeaderGetter, body []byte) (string, error) {
-	for _, name := range []string{HeaderWebhookID, HeaderEverShopWebhookID} {
-		if v := strings.TrimSpace(h.Get(name)); v != "" {
-			if len(v) > maxIDLen || strings.IndexFunc(v, unicode.IsControl) >= 0 {
-				return "", malformed("%s must be at most %d printable bytes", strings.ToLower(name), maxIDLen)
-			}
-			return v, nil
+// EventID is the idempotency key of a webhook whose signature (if any)
+// was checked under scheme. It comes from signed bytes only, so that a
+// captured request re-posted with a new or added header is still the same
+// event downstream:
+//
+//   - Standard Webhooks: the webhook-id header, which the signature covers;
+//   - x-evershop-signature (and the unsigned development endpoint): the
+//     envelope's "webhook_id", else the hex SHA-256 of the raw body.
+//
+// Unsigned headers (x-evershop-webhook-id, a webhook-id next to an
+// x-evershop-signature) are never read.
+func EventID(scheme string, h HeaderGetter, env Envelope, body []byte) (string, error) {
+	if scheme == SchemeStandardWebhooks {
+		v := strings.TrimSpace(h.Get(HeaderWebhookID))
+		if v == "" || len(v) > maxIDLen || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return "", malformed("webhook-id must be 1 to %d printable bytes", maxIDLen)
 		}
+		return v, nil
 	}
-	return BodyEventID(body), nil
+	if env.WebhookID != "" {
+		return env.WebhookID, nil
+	}
+	return bodyHash(body), nil
 }
 
-// BodyEventID is the event id of a body that came without an id header.
+// BodyEventID is the event id of a body on its own, for records that carry
+// no event id header: the envelope's "webhook_id" when it has a valid one,
+// else the hex SHA-256 of the body. For a body accepted under
+// x-evershop-signature it equals EventID.
 func BodyEventID(body []byte) string {
+	if env, err := decodeEnvelope(body); err == nil && env.WebhookID != "" {
+		return env.WebhookID
+	}
+	return bodyHash(body)
+}
+
+func bodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -94,18 +95,26 @@ func TestParseEnvelopeErrors(t *testing.T) {
 }
 
 func TestEventID(t *testing.T) {
-	body := []byte(`{"x":1}`)
+	plain := []byte(`{"event":"order.created","timestamp":"2026-11-21T15:02:11Z","data":{"order_id":1}}`)
+	withID := []byte(`{"event":"order.created","timestamp":"2026-11-21T15:02:11Z","webhook_id":"7c1e-uuid","data":{"order_id":1}}`)
 	cases := []struct {
 		name    string
+		scheme  string
+		body    []byte
 		h       map[string]string
 		want    string
 		wantErr bool
 	}{
-		{"standard webhooks id wins", map[string]string{"webhook-id": "msg_1", "x-evershop-webhook-id": "ev_1"}, "msg_1", false},
-		{"evershop id", map[string]string{"x-evershop-webhook-id": "ev_1"}, "ev_1", false},
-		{"body hash", nil, BodyEventID(body), false},
-		{"too long", map[string]string{"webhook-id": strings.Repeat("a", 201)}, "", true},
-		{"control chars", map[string]string{"webhook-id": "a\x00b"}, "", true},
+		{"standard webhooks: the signed webhook-id", SchemeStandardWebhooks, plain, map[string]string{"webhook-id": "msg_1"}, "msg_1", false},
+		{"standard webhooks: webhook-id beats the body id", SchemeStandardWebhooks, withID, map[string]string{"webhook-id": "msg_1"}, "msg_1", false},
+		{"standard webhooks: too long", SchemeStandardWebhooks, plain, map[string]string{"webhook-id": strings.Repeat("a", 201)}, "", true},
+		{"standard webhooks: control chars", SchemeStandardWebhooks, plain, map[string]string{"webhook-id": "a\x00b"}, "", true},
+		{"evershop: body id", SchemeEverShop, withID, nil, "7c1e-uuid", false},
+		{"evershop: body hash", SchemeEverShop, plain, nil, bodyHash(plain), false},
+		{"evershop: unsigned x-evershop-webhook-id ignored", SchemeEverShop, plain, map[string]string{"x-evershop-webhook-id": "ev_1"}, bodyHash(plain), false},
+		{"evershop: unsigned webhook-id ignored", SchemeEverShop, plain, map[string]string{"webhook-id": "msg_x"}, bodyHash(plain), false},
+		{"evershop: headers never beat the body id", SchemeEverShop, withID, map[string]string{"webhook-id": "msg_x", "x-evershop-webhook-id": "ev_1"}, "7c1e-uuid", false},
+		{"unsigned test endpoint: headers ignored", "none", plain, map[string]string{"x-evershop-webhook-id": "ev_1"}, bodyHash(plain), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -113,14 +122,51 @@ func TestEventID(t *testing.T) {
 			for k, v := range c.h {
 				h.Set(k, v)
 			}
-			got, err := EventID(h, body)
+			env, err := ParseEnvelope(KindOrder, c.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := EventID(c.scheme, h, env, c.body)
 			if (err != nil) != c.wantErr || got != c.want {
-				t.Fatalf("EventID = %q, %v", got, err)
+				t.Fatalf("EventID = %q, %v; want %q", got, err, c.want)
 			}
 		})
 	}
-	if len(BodyEventID(body)) != 64 {
-		t.Fatal("body event id is not hex sha256")
+	if got := BodyEventID(plain); len(got) != 64 || got != bodyHash(plain) {
+		t.Fatalf("BodyEventID(no id) = %q, want the hex sha256", got)
+	}
+	if got := BodyEventID(withID); got != "7c1e-uuid" {
+		t.Fatalf("BodyEventID(with id) = %q", got)
+	}
+}
+
+func TestEnvelopeWebhookID(t *testing.T) {
+	base := `{"event":"order.created","timestamp":"2026-11-21T15:02:11Z","data":{"order_id":1},"webhook_id":%s}`
+	cases := []struct {
+		name, id, want string
+		bad            bool
+	}{
+		{"string", `"abc"`, "abc", false},
+		{"null is absent", `null`, "", false},
+		{"number refused", `42`, "", true},
+		{"empty refused", `""`, "", true},
+		{"too long refused", `"` + strings.Repeat("a", 201) + `"`, "", true},
+		{"control chars refused", `"a\u0000b"`, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env, err := ParseEnvelope(KindOrder, []byte(fmt.Sprintf(base, c.id)))
+			if c.bad {
+				var ee *EnvelopeError
+				if !errors.As(err, &ee) || ee.Kind != Malformed {
+					t.Fatalf("err = %v, want Malformed", err)
+				}
+				return
+			}
+			if err != nil || env.WebhookID != c.want {
+				t.Fatalf("WebhookID = %q, %v; want %q", env.WebhookID, err, c.want)
+			}
+		})
 	}
 }
 

@@ -47,7 +47,7 @@ func KindOf(eventType string) (Kind, bool) {
 // body (the value of its Kafka record, never re-serialised) and what was
 // learnt from it at the door.
 type Event struct {
-	ID         string    // idempotency key: webhook-id, x-evershop-webhook-id, else sha256(body)
+	ID         string    // idempotency key, from signed bytes only: see EventID
 	Type       string    // e.g. "order.updated"
 	Kind       Kind      // product, order, customer
 	EntityID   string    // Kafka key

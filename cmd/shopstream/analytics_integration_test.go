@@ -32,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,13 +208,19 @@ func (in *analyticsInbox) Env() []string {
 }
 
 // analyticsPost posts a signed webhook and fails the test unless it was
-// accepted. webhookID, when set, is sent as the webhook-id header (the
-// event id).
+// accepted. webhookID, when set, is the event id: the request is then
+// signed the Standard Webhooks way, whose signature covers webhook-id (an
+// unsigned id header would be ignored).
 func analyticsPost(t *testing.T, cfg Config, kind string, body []byte, webhookID string) {
 	t.Helper()
 	var hdr http.Header
 	if webhookID != "" {
-		hdr = http.Header{"Webhook-Id": {webhookID}}
+		now := time.Now()
+		hdr = http.Header{
+			"Webhook-Id":        {webhookID},
+			"Webhook-Timestamp": {strconv.FormatInt(now.Unix(), 10)},
+			"Webhook-Signature": {pipeline.SignStandard(cfg.Secrets[0], webhookID, now, body)},
+		}
 	}
 	if status, resp := postWebhookHeaders(t, cfg, kind, body, hdr); status != http.StatusOK {
 		t.Fatalf("post %s webhook: %d %s", kind, status, resp)

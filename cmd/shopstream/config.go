@@ -26,6 +26,7 @@ type Config struct {
 	SecretText  string
 	Development bool
 	LogLevel    slog.Level
+	LogFormat   string // auto, text or json
 
 	HTTPAddr     string
 	MaxBodyBytes int64
@@ -75,12 +76,20 @@ func (e *ConfigError) Error() string {
 // environment. environ is os.Environ() in production, a fixed list in tests,
 // which keeps them hermetic; only the names of settings are read from it.
 func loadConfig(path string, environ []string) (*koanf.Koanf, error) {
+	return loadConfigFor(path, environ, false)
+}
+
+// loadConfigFor is loadConfig; dev starts from devDefaults.
+func loadConfigFor(path string, environ []string, dev bool) (*koanf.Koanf, error) {
 	k := koanf.New(".")
 	defaults := map[string]any{}
 	byEnv := map[string]string{}
 	known := map[string]bool{}
 	for _, s := range settings {
 		defaults[s.Key] = s.Default
+		if d, ok := devDefaults[s.Key]; ok && dev {
+			defaults[s.Key] = d
+		}
 		byEnv[s.Env] = s.Key
 		known[s.Key] = true
 	}
@@ -162,6 +171,7 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 	}
 	level := p.oneOf("log.level", "debug", "info", "warn", "error")
 	_ = c.LogLevel.UnmarshalText([]byte(level))
+	c.LogFormat = p.oneOf("log.format", logFormatAuto, logFormatText, logFormatJSON)
 
 	if tiers := p.str("retry.tiers"); p.err == nil {
 		t, err := pipeline.ParseRetryTiers(tiers)
@@ -319,7 +329,7 @@ func (p *parser) url(key string) string {
 
 // readConfig is what every subcommand calls.
 func readConfig(path string, dev bool) (Config, error) {
-	k, err := loadConfig(path, os.Environ())
+	k, err := loadConfigFor(path, os.Environ(), dev)
 	if err != nil {
 		return Config{}, err
 	}

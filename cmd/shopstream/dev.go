@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,9 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Development = true
+	if !isLoopback(cfg.HTTPAddr) {
+		log.Warn("dev listens beyond loopback: the unsigned /api/webhooks/test endpoint is reachable from other machines", "addr", cfg.HTTPAddr)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("dev: data dir: %w", err)
 	}
@@ -68,17 +72,34 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	parts = append(parts, procParts...)
+	groups := []string{schemas.GroupProcessor, schemas.GroupCatalog}
 	if cfg.ClickHouseDSN == "" {
 		log.Info("CLICKHOUSE_DSN is not set: outcomes stay in evershop.events, no analytics sink")
 	} else if sinkParts, err := newSink(ctx, cfg, log, reg); err != nil {
 		log.Warn("ClickHouse is not usable: running without the analytics sink", "error", err)
 	} else {
 		parts = append(parts, sinkParts...)
+		groups = append(groups, schemas.GroupSink)
 	}
-	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink), 5*time.Second, log, reg)
+	// Only the groups that run here: a group that never joins would be a
+	// warning every five seconds.
+	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, groups...), 5*time.Second, log, reg)
 	parts = append(parts, part{name: "lag", run: lag.Run})
 	printDevBanner(cfg)
 	return runParts(ctx, log, parts...)
+}
+
+// isLoopback reports whether a listen address stays on this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devSecret keeps one generated secret per data dir, so a restarted dev

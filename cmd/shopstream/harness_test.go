@@ -543,7 +543,8 @@ func postWebhook(t *testing.T, cfg Config, kind string, body []byte) int {
 }
 
 // postWebhookHeaders is postWebhook with extra headers (for example
-// x-evershop-webhook-id to choose the event id); it returns the status and
+// the Standard Webhooks headers, whose signed webhook-id is the event id);
+// it returns the status and
 // the response body. Safe to call from several goroutines.
 func postWebhookHeaders(t *testing.T, cfg Config, kind string, body []byte, hdr http.Header) (int, []byte) {
 	t.Helper()

@@ -88,6 +88,6 @@ func commonFlags(name string, args []string, dev bool, extra func(fs *flag.FlagS
 	if err != nil {
 		return Config{}, nil, err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("command", name)
+	log := newLogger(os.Stderr, stderrIsTerminal(), cfg.LogFormat, cfg.LogLevel).With("command", name)
 	return cfg, log, nil
 }

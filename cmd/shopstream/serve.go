@@ -89,18 +89,12 @@ func kafkaConfig(cfg Config) kafka.Config {
 }
 
 // newIngress wires the webhook listener, the admin listener and the producer.
+// The ingress writes the event only: its "received" analytics row is
+// recorded by the processor when it first reads the event (PLAN 6).
 func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part, error) {
 	prod, err := kafka.NewProducer(kafkaConfig(cfg), "ingress", log, reg)
 	if err != nil {
 		return nil, err
-	}
-	outcomes, err := kafka.NewOutcomeWriter(kafkaConfig(cfg), "ingress", log, reg)
-	if err != nil {
-		prod.Close(context.Background())
-		return nil, err
-	}
-	closeAll := func(ctx context.Context) error {
-		return errors.Join(prod.Close(ctx), outcomes.Close(ctx))
 	}
 	srv, err := ingress.New(ingress.Config{
 		Addr:            cfg.HTTPAddr,
@@ -108,22 +102,22 @@ func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part,
 		RetryAfter:      cfg.RetryAfter,
 		Development:     cfg.Development,
 		ShutdownTimeout: 15 * time.Second,
+		SummaryInterval: 30 * time.Second,
 	}, ingress.Deps{
 		Verifier:  pipeline.NewVerifier(cfg.Secrets, 0),
 		Publisher: prod,
-		Recorder:  outcomes,
 		Logger:    log.With("component", "ingress"),
 		Registry:  reg,
 		Topic:     topicOf,
 	})
 	if err != nil {
-		_ = closeAll(context.Background())
+		_ = prod.Close(context.Background())
 		return nil, err
 	}
 	adm := kadm.NewClient(prod.Client())
 	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, schemas.SourceTopics), log.With("component", "admin"))
 	return []part{
-		{name: "ingress", run: srv.Run, close: closeAll},
+		{name: "ingress", run: srv.Run, close: prod.Close},
 		{name: "admin", run: admin.Run},
 	}, nil
 }

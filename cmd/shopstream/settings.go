@@ -11,11 +11,12 @@ type setting struct {
 var settings = []setting{
 	{"webhook.secret", "EVERSHOP_WEBHOOK_SECRET", "", "Webhook secret(s), comma-separated for rotation; `whsec_<base64>` for Standard Webhooks keys. Required (dev: generated and printed)."},
 	{"env", "SHOPSTREAM_ENV", "production", "`development` enables `POST /api/webhooks/test`."},
-	{"log.level", "SHOPSTREAM_LOG_LEVEL", "info", "debug, info, warn or error."},
-	{"http.addr", "SHOPSTREAM_HTTP_ADDR", ":8080", "Webhook listener."},
+	{"log.level", "SHOPSTREAM_LOG_LEVEL", "info", "debug, info, warn or error. Client-library (franz-go) lines are kept at warn unless debug."},
+	{"log.format", "SHOPSTREAM_LOG_FORMAT", "auto", "`auto` (text on a terminal, JSON otherwise), `text` or `json`."},
+	{"http.addr", "SHOPSTREAM_HTTP_ADDR", ":8080", "Webhook listener (dev: 127.0.0.1:8080)."},
 	{"http.max_body_bytes", "SHOPSTREAM_MAX_BODY_BYTES", "1048576", "Larger bodies get 413."},
 	{"http.retry_after", "SHOPSTREAM_RETRY_AFTER", "5s", "Retry-After sent with 503."},
-	{"admin.addr", "SHOPSTREAM_ADMIN_ADDR", ":9102", "Admin listener: /healthz, /readyz, /metrics."},
+	{"admin.addr", "SHOPSTREAM_ADMIN_ADDR", ":9102", "Admin listener: /healthz, /readyz, /metrics (dev: 127.0.0.1:9102)."},
 	{"kafka.brokers", "SHOPSTREAM_KAFKA_BROKERS", "", "Seed brokers, comma-separated. Required except in dev (empty = embedded broker)."},
 	{"kafka.publish_timeout", "SHOPSTREAM_PUBLISH_TIMEOUT", "5s", "How long the ingress waits for the broker's ack before answering 503."},
 	{"kafka.partitions", "SHOPSTREAM_KAFKA_PARTITIONS", "6", "Partitions of the source, retry, DLQ and events topics (`shopstream topics`)."},
@@ -43,4 +44,12 @@ var settings = []setting{
 	{"clickhouse.dsn", "CLICKHOUSE_DSN", "", "Analytics store, e.g. clickhouse://127.0.0.1:9000/default."},
 	{"dev.data_dir", "SHOPSTREAM_DATA_DIR", "./var", "dev: where the embedded broker and local targets keep their files."},
 	{"dev.kafka_addr", "SHOPSTREAM_DEV_KAFKA_ADDR", "127.0.0.1:19092", "dev: where the embedded broker listens (for kcat)."},
+}
+
+// devDefaults replace the defaults for `shopstream dev`: it serves the
+// unsigned /api/webhooks/test endpoint, so it listens on loopback only
+// unless an address is set explicitly.
+var devDefaults = map[string]string{
+	"http.addr":  "127.0.0.1:8080",
+	"admin.addr": "127.0.0.1:9102",
 }

@@ -253,12 +253,14 @@ func TestIngressWritesSignedFixtures(t *testing.T) {
 		accept(sent{name: name, kind: e.kind, body: body, key: e.key, eventID: bodyID(body), event: env.Event,
 			scheme: pipeline.SchemeEverShop}, nil, true)
 	}
-	// The two ways a sender names its event: x-evershop-webhook-id, and a
-	// Standard Webhooks request (webhook-id is the event id).
-	order := readFixture(t, "order.updated.seed.json")
-	accept(sent{name: "x-evershop-webhook-id", kind: pipeline.KindOrder, body: order, key: "456", eventID: "evt-it-1",
+	// The two ways a sender names its event, both inside signed bytes: a
+	// "webhook_id" in the x-evershop-signature body (the unsigned
+	// x-evershop-webhook-id header is ignored), and a Standard Webhooks
+	// request (webhook-id is signed).
+	order := []byte(`{"event":"order.updated","timestamp":"2026-11-21T15:02:11Z","webhook_id":"evt-it-1","data":{"order_id":456,"status":"shipped"}}`)
+	accept(sent{name: "webhook_id in the body", kind: pipeline.KindOrder, body: order, key: "456", eventID: "evt-it-1",
 		event: pipeline.OrderUpdated, scheme: pipeline.SchemeEverShop},
-		map[string]string{pipeline.HeaderEverShopWebhookID: "evt-it-1"}, true)
+		map[string]string{pipeline.HeaderEverShopWebhookID: "not-the-id"}, true)
 	product := readFixture(t, "product.updated.evershop-row.json")
 	now := time.Now()
 	accept(sent{name: "standard webhooks", kind: pipeline.KindProduct, body: product, key: "42", eventID: "msg_it_2",
@@ -314,6 +316,33 @@ func TestIngressWritesSignedFixtures(t *testing.T) {
 		}
 		for id, s := range byID {
 			t.Errorf("%s: record of %s (event id %s) not found", topic, s.name, id)
+		}
+	}
+}
+
+// TestIngressReplayKeepsEventID re-posts a captured x-evershop-signature
+// request with a fresh x-evershop-webhook-id and then with an added
+// webhook-id. Each replay is answered 200 and may be written again, but
+// every record carries the event id of the signed bytes, so the processor's
+// dedupe by event id drops the copies.
+func TestIngressReplayKeepsEventID(t *testing.T) {
+	r := startIngress(t, 0)
+	body := readFixture(t, "order.created.evershop-row.json")
+	sig := pipeline.SignEverShop(r.secret, body) // captured once
+	replays := []map[string]string{
+		{pipeline.HeaderEverShopSignature: sig},
+		{pipeline.HeaderEverShopSignature: sig, pipeline.HeaderEverShopWebhookID: "fresh-" + strconv.FormatInt(time.Now().UnixNano(), 36)},
+		{pipeline.HeaderEverShopSignature: sig, pipeline.HeaderEverShopWebhookID: "fresh-2", pipeline.HeaderWebhookID: "msg_added"},
+	}
+	for i, h := range replays {
+		if resp := r.post(t, pipeline.KindOrder, body, false, h); resp.status != http.StatusOK {
+			t.Fatalf("replay %d: %d %s, want 200", i, resp.status, resp.msg)
+		}
+	}
+	recs := kafkatest.ReadN(t, len(replays), r.topics[pipeline.KindOrder])
+	for i, rec := range recs {
+		if got := headers(rec)[schemas.HeaderEventID]; got != bodyID(body) {
+			t.Errorf("record %d: event id %q, want the body's sha256 %s", i, got, bodyID(body))
 		}
 	}
 }

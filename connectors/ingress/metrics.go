@@ -11,6 +11,7 @@ const (
 	outcomeTooLarge     = "too_large"
 	outcomeUnsupported  = "unsupported_media_type"
 	outcomeUnavailable  = "unavailable"
+	outcomeInternal     = "internal"
 )
 
 type metrics struct {

@@ -22,12 +22,6 @@ type Publisher interface {
 	Publish(ctx context.Context, topic string, ev pipeline.Event, scheme string) (pipeline.Origin, error)
 }
 
-// OutcomeRecorder records the "received" outcome for analytics. It must not
-// block or fail the request.
-type OutcomeRecorder interface {
-	Record(pipeline.Outcome)
-}
-
 // Config of the webhook listener.
 type Config struct {
 	Addr            string
@@ -35,11 +29,12 @@ type Config struct {
 	RetryAfter      time.Duration // sent with 503
 	Development     bool          // enables POST /api/webhooks/test
 	ShutdownTimeout time.Duration // how long in-flight requests may finish
+	SummaryInterval time.Duration // how often the info-level summary is logged
 }
 
 // DefaultConfig returns the defaults of DESIGN.md.
 func DefaultConfig() Config {
-	return Config{Addr: ":8080", MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, ShutdownTimeout: 15 * time.Second}
+	return Config{Addr: ":8080", MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, ShutdownTimeout: 15 * time.Second, SummaryInterval: 30 * time.Second}
 }
 
 // Validate reports the first bad field.
@@ -53,6 +48,8 @@ func (c Config) Validate() error {
 		return errors.New("retry-after must be at least 1s")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("shutdown timeout must be positive")
+	case c.SummaryInterval < time.Second:
+		return errors.New("summary interval must be at least 1s")
 	}
 	return nil
 }
@@ -61,7 +58,6 @@ func (c Config) Validate() error {
 type Deps struct {
 	Verifier  *pipeline.Verifier
 	Publisher Publisher
-	Recorder  OutcomeRecorder // optional
 	Logger    *slog.Logger
 	Registry  prometheus.Registerer // optional
 	Now       func() time.Time      // optional, time.Now
@@ -74,6 +70,7 @@ type Server struct {
 	cfg     Config
 	deps    Deps
 	metrics *metrics
+	summary *Summary
 	handler http.Handler
 }
 
@@ -91,14 +88,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Server{cfg: cfg, deps: deps, metrics: newMetrics(deps.Registry)}
+	s := &Server{cfg: cfg, deps: deps, metrics: newMetrics(deps.Registry), summary: NewSummary(cfg.SummaryInterval, deps.Logger)}
 	r := chi.NewRouter()
-	r.Post("/api/webhooks/evershop/product", s.webhook(pipeline.KindProduct))
-	r.Post("/api/webhooks/evershop/order", s.webhook(pipeline.KindOrder))
-	r.Post("/api/webhooks/evershop/customer", s.webhook(pipeline.KindCustomer))
-	if cfg.Development {
-		r.Post("/api/webhooks/test", s.webhook(""))
-	}
+	r.Group(func(r chi.Router) {
+		// One concern each; track first so the others can read the note
+		// the handler leaves.
+		r.Use(track, instrument(s.metrics, deps.Now), logRequests(deps.Logger, deps.Now), summarize(s.summary))
+		r.Post("/api/webhooks/evershop/product", s.webhook(pipeline.KindProduct))
+		r.Post("/api/webhooks/evershop/order", s.webhook(pipeline.KindOrder))
+		r.Post("/api/webhooks/evershop/customer", s.webhook(pipeline.KindCustomer))
+		if cfg.Development {
+			r.Post("/api/webhooks/test", s.webhook(""))
+		}
+	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
@@ -124,9 +126,20 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Run on a listener the caller opened (tests pick port 0).
+// Serve is Run on a listener the caller opened (tests pick port 0). The
+// periodic summary runs alongside and logs its last counts after the
+// listener drained.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return serve(ctx, s.deps.Logger, "ingress", ln, s.handler, s.cfg.ShutdownTimeout)
+	sumCtx, stopSummary := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.summary.Run(sumCtx)
+	}()
+	err := serve(ctx, s.deps.Logger, "ingress", ln, s.handler, s.cfg.ShutdownTimeout)
+	stopSummary()
+	<-done
+	return err
 }
 
 // serve runs an http.Server with shopstream's timeouts until ctx ends, then

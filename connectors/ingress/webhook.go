@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -16,76 +16,90 @@ import (
 
 var okBody = []byte(`{"code":0,"msg":"Webhook received"}` + "\n")
 
+// Accepted is a webhook that passed every check and is durable.
+type Accepted struct {
+	Event pipeline.Event
+	At    pipeline.Origin // where the Publisher wrote it
+}
+
+// RequestError is a refused webhook: the HTTP status, the reason (the
+// "outcome" label of the metrics and summary), a message safe to return to
+// the sender, and the cause for the operator's log when there is one.
+type RequestError struct {
+	Status int
+	Reason string
+	Msg    string
+	Err    error
+}
+
+func (e *RequestError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s (%d): %s: %v", e.Reason, e.Status, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%s (%d): %s", e.Reason, e.Status, e.Msg)
+}
+
+func (e *RequestError) Unwrap() error { return e.Err }
+
+func refuse(status int, reason, msg string) *RequestError {
+	return &RequestError{Status: status, Reason: reason, Msg: msg}
+}
+
 // webhook handles one endpoint. kind "" is the development test endpoint: no
-// signature, the kind comes from the event name.
+// signature, the kind comes from the event name. Metrics, logs and the
+// summary are middleware reading the request's note.
 func (s *Server) webhook(kind pipeline.Kind) http.HandlerFunc {
 	label := string(kind)
 	if kind == "" {
 		label = "test"
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		start := s.deps.Now()
-		s.metrics.inFlight.Inc()
-		defer s.metrics.inFlight.Dec()
-		outcome, status, msg, ev, at := s.accept(w, r, kind)
-		elapsed := s.deps.Now().Sub(start)
-		s.metrics.received.WithLabelValues(label, outcome).Inc()
-		s.metrics.latency.WithLabelValues(label, outcome).Observe(elapsed.Seconds())
-
-		attrs := []slog.Attr{
-			slog.String("source", label),
-			slog.String("outcome", outcome),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-		}
-		if ev.ID != "" {
-			attrs = append(attrs, slog.String("event", ev.Type), slog.String("event_id", ev.ID), slog.String("entity_id", ev.EntityID))
-		}
-		if status != http.StatusOK {
-			attrs = append(attrs, slog.Int("status", status), slog.String("error", msg))
-			if status == http.StatusServiceUnavailable {
+		n := noteOf(r.Context())
+		n.kind = label
+		acc, err := s.accept(w, r, kind)
+		if err != nil {
+			var re *RequestError
+			if !errors.As(err, &re) {
+				re = &RequestError{Status: http.StatusInternalServerError, Reason: outcomeInternal, Msg: "internal error", Err: err}
+			}
+			n.outcome, n.err = re.Reason, re
+			if re.Status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter.Seconds())))
 			}
-			writeError(w, status, msg)
-			s.deps.Logger.LogAttrs(r.Context(), slog.LevelWarn, "webhook refused", attrs...)
+			writeError(w, re.Status, re.Msg)
 			return
 		}
+		n.outcome, n.event = outcomeAccepted, acc.Event
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(okBody)
-		s.deps.Logger.LogAttrs(r.Context(), slog.LevelInfo, "webhook received", attrs...)
-		if s.deps.Recorder != nil {
-			s.deps.Recorder.Record(pipeline.Outcome{
-				EventID: ev.ID, EventType: ev.Type, EntityID: ev.EntityID,
-				Status: pipeline.StatusReceived, ReceivedAt: ev.ReceivedAt, ProcessedAt: ev.ReceivedAt,
-				Topic: at.Topic, Partition: at.Partition, Offset: at.Offset,
-			})
-		}
 	}
 }
 
 // accept runs the checks in the order that leaks the least: media type and
 // size first (cheap, no secrets involved), then the signature over the bytes
 // as received, then the envelope, and publishes only what passed them all.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request, kind pipeline.Kind) (outcome string, status int, msg string, ev pipeline.Event, at pipeline.Origin) {
+// It returns the accepted event or a *RequestError.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, kind pipeline.Kind) (Accepted, error) {
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return outcomeUnsupported, http.StatusUnsupportedMediaType, "Content-Type must be application/json", ev, at
+		return Accepted{}, refuse(http.StatusUnsupportedMediaType, outcomeUnsupported, "Content-Type must be application/json")
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge(s.cfg.MaxBodyBytes), ev, at
+		return Accepted{}, refuse(http.StatusRequestEntityTooLarge, outcomeTooLarge, tooLarge(s.cfg.MaxBodyBytes))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge(s.cfg.MaxBodyBytes), ev, at
+			return Accepted{}, refuse(http.StatusRequestEntityTooLarge, outcomeTooLarge, tooLarge(s.cfg.MaxBodyBytes))
 		}
-		return outcomeMalformed, http.StatusBadRequest, "could not read the body", ev, at
+		return Accepted{}, &RequestError{Status: http.StatusBadRequest, Reason: outcomeMalformed, Msg: "could not read the body", Err: err}
 	}
 	now := s.deps.Now()
 	scheme := "none"
 	if kind != "" {
 		if scheme, err = s.deps.Verifier.Verify(r.Header, body, now); err != nil {
-			return outcomeUnauthorized, http.StatusUnauthorized, err.Error(), ev, at
+			return Accepted{}, refuse(http.StatusUnauthorized, outcomeUnauthorized, err.Error())
 		}
 	}
 	var env pipeline.Envelope
@@ -94,27 +108,28 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, kind pipeline.Ki
 	} else {
 		env, err = pipeline.ParseEnvelope(kind, body)
 	}
+	var ev pipeline.Event
 	if err == nil {
-		ev.ID, err = pipeline.EventID(r.Header, body)
+		ev.ID, err = pipeline.EventID(scheme, r.Header, env, body)
 	}
 	if err != nil {
 		var ee *pipeline.EnvelopeError
 		if errors.As(err, &ee) && ee.Kind == pipeline.Invalid {
-			return outcomeInvalid, http.StatusUnprocessableEntity, ee.Msg, ev, at
+			return Accepted{}, refuse(http.StatusUnprocessableEntity, outcomeInvalid, ee.Msg)
 		}
-		return outcomeMalformed, http.StatusBadRequest, err.Error(), ev, at
+		return Accepted{}, refuse(http.StatusBadRequest, outcomeMalformed, err.Error())
 	}
 	ev.Type, ev.Kind, ev.EntityID, ev.Timestamp, ev.ReceivedAt, ev.Body, ev.Data =
 		env.Event, kind, env.EntityID, env.Timestamp, now, body, env.Data
 
 	// A sender that hangs up must not cancel a write half-way; the publisher
 	// bounds the wait itself.
-	at, err = s.deps.Publisher.Publish(context.WithoutCancel(r.Context()), s.deps.Topic(kind), ev, scheme)
+	at, err := s.deps.Publisher.Publish(context.WithoutCancel(r.Context()), s.deps.Topic(kind), ev, scheme)
 	if err != nil {
-		s.deps.Logger.Error("publish failed", "event_id", ev.ID, "error", err)
-		return outcomeUnavailable, http.StatusServiceUnavailable, "event store unavailable, retry later", ev, at
+		return Accepted{}, &RequestError{Status: http.StatusServiceUnavailable, Reason: outcomeUnavailable,
+			Msg: "event store unavailable, retry later", Err: fmt.Errorf("publish %s: %w", ev.ID, err)}
 	}
-	return outcomeAccepted, http.StatusOK, "", ev, at
+	return Accepted{Event: ev, At: at}, nil
 }
 
 func isJSON(contentType string) bool {

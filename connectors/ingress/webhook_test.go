@@ -133,14 +133,13 @@ func TestWebhookEventFields(t *testing.T) {
 	req := httptest.NewRequest(http.MethodPost, "/api/webhooks/evershop/order", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("x-evershop-signature", "sha256="+strings.ToUpper(sign(body)))
-	req.Header.Set("x-evershop-webhook-id", "evt-1")
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, req)
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	ev := pub.got[0]
-	if ev.ID != "evt-1" || ev.Type != "order.updated" || ev.EntityID != "456" || ev.Kind != pipeline.KindOrder || string(ev.Body) != body {
+	if ev.ID != pipeline.BodyEventID([]byte(body)) || ev.Type != "order.updated" || ev.EntityID != "456" || ev.Kind != pipeline.KindOrder || string(ev.Body) != body {
 		t.Fatalf("event = %+v", ev)
 	}
 	if got := testutil.ToFloat64(s.metrics.received.WithLabelValues("order", "accepted")); got != 1 {
@@ -148,6 +147,56 @@ func TestWebhookEventFields(t *testing.T) {
 	}
 	if n, _ := testutil.GatherAndCount(reg, "shopstream_ingress_request_duration_seconds"); n == 0 {
 		t.Fatal("no latency series")
+	}
+}
+
+// TestEventIDFromSignedBytesOnly replays a captured x-evershop-signature
+// request with a fresh x-evershop-webhook-id and then with an added
+// webhook-id: each replay is answered 200 (it may be published again) and
+// carries the same event id, so the processor's dedupe by id drops it.
+func TestEventIDFromSignedBytesOnly(t *testing.T) {
+	plain := fixture(t, "order.created.evershop-row.json")
+	withID := `{"event":"order.created","timestamp":"2026-11-21T15:02:11Z","webhook_id":"0f8e-outbox-uuid","data":{"order_id":1001,"customer_email":"ana@example.com"}}`
+	cases := []struct {
+		name, body, want string
+	}{
+		{"no id in the body: sha256 of the body", plain, pipeline.BodyEventID([]byte(plain))},
+		{"id in the signed body", withID, "0f8e-outbox-uuid"},
+	}
+	replays := []map[string]string{
+		nil,
+		{"x-evershop-webhook-id": "fresh-1"},
+		{"x-evershop-webhook-id": "fresh-2"},
+		{"x-evershop-webhook-id": "fresh-3", "webhook-id": "msg_added"},
+		{"webhook-id": "msg_only"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pub := &published{}
+			s, _ := newTestServer(t, pub, false)
+			sig := sign(c.body) // captured once
+			for i, h := range replays {
+				req := httptest.NewRequest(http.MethodPost, "/api/webhooks/evershop/order", strings.NewReader(c.body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("x-evershop-signature", sig)
+				for k, v := range h {
+					req.Header.Set(k, v)
+				}
+				rec := httptest.NewRecorder()
+				s.Handler().ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					t.Fatalf("replay %d (%v): status %d %s", i, h, rec.Code, rec.Body)
+				}
+			}
+			if len(pub.got) != len(replays) {
+				t.Fatalf("published %d, want %d", len(pub.got), len(replays))
+			}
+			for i, ev := range pub.got {
+				if ev.ID != c.want {
+					t.Errorf("replay %d (%v): event id %q, want %q", i, replays[i], ev.ID, c.want)
+				}
+			}
+		})
 	}
 }
 
@@ -194,5 +243,47 @@ func TestAdminReadiness(t *testing.T) {
 	}
 	if rec := get("/metrics"); rec.Code != 200 {
 		t.Fatalf("metrics %d", rec.Code)
+	}
+}
+
+// TestAcceptReturnsOneErrorType: every refusal is a *RequestError carrying
+// its status, reason and a message for the sender; the cause stays for logs.
+func TestAcceptReturnsOneErrorType(t *testing.T) {
+	body := fixture(t, "order.updated.seed.json")
+	cases := []struct {
+		name   string
+		pub    *published
+		sig    string
+		status int
+		reason string
+	}{
+		{"unsigned", &published{}, "", http.StatusUnauthorized, outcomeUnauthorized},
+		{"store down", &published{fail: errors.New("broker down")}, sign(body), http.StatusServiceUnavailable, outcomeUnavailable},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := newTestServer(t, c.pub, false)
+			req := httptest.NewRequest(http.MethodPost, "/api/webhooks/evershop/order", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if c.sig != "" {
+				req.Header.Set("x-evershop-signature", c.sig)
+			}
+			_, err := s.accept(httptest.NewRecorder(), req, pipeline.KindOrder)
+			var re *RequestError
+			if !errors.As(err, &re) || re.Status != c.status || re.Reason != c.reason || re.Msg == "" {
+				t.Fatalf("err = %#v, want *RequestError %d %s", err, c.status, c.reason)
+			}
+			if c.pub.fail != nil && !errors.Is(err, c.pub.fail) {
+				t.Fatalf("the publish error is not the cause: %v", err)
+			}
+		})
+	}
+	s, _ := newTestServer(t, &published{}, false)
+	req := httptest.NewRequest(http.MethodPost, "/api/webhooks/evershop/order", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-evershop-signature", sign(body))
+	acc, err := s.accept(httptest.NewRecorder(), req, pipeline.KindOrder)
+	if err != nil || acc.Event.EntityID != "456" || acc.At.Topic != "evershop.order" {
+		t.Fatalf("accepted = %+v, %v", acc, err)
 	}
 }

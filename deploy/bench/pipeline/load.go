@@ -46,7 +46,7 @@ func httpClient(conns int) *http.Client {
 
 // result is one webhook's fate.
 type result struct {
-	id        string    // x-evershop-webhook-id, the event id
+	id        string    // the body's webhook_id, the event id
 	scheduled time.Time // when open-loop pacing wanted it sent
 	sent      time.Time
 	ok        time.Time // the 200 arrived (zero: refused or failed)
@@ -54,8 +54,11 @@ type result struct {
 	err       error
 }
 
-// post signs body and sends it; it fills r.sent, r.ok, r.status, r.err.
+// post puts r.id into body as its webhook_id (the event id must come from
+// signed bytes), signs it and sends it; it fills r.sent, r.ok, r.status,
+// r.err.
 func (g *generator) post(ctx context.Context, c *http.Client, kind string, body []byte, r *result) {
+	body = append(fmt.Appendf(nil, `{"webhook_id":%q,`, r.id), bytes.TrimPrefix(body, []byte("{"))...)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.st.ingressURL+"/api/webhooks/evershop/"+kind, bytes.NewReader(body))
 	if err != nil {
 		r.err = err
@@ -63,7 +66,6 @@ func (g *generator) post(ctx context.Context, c *http.Client, kind string, body 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("x-evershop-signature", pipeline.SignEverShop(g.st.secret, body))
-	req.Header.Set("x-evershop-webhook-id", r.id)
 	r.sent = time.Now()
 	resp, err := c.Do(req)
 	if err != nil {

@@ -84,6 +84,15 @@ test('envelope: event, RFC 3339 timestamp, data; unknown events refused', () => 
   assert.throws(() => envelope('product.exploded', new Date(), {}));
 });
 
+test('envelope: the stable webhook id is inside the signed body', () => {
+  const body = envelope('order.created', new Date('2026-11-20T09:15:02Z'), { order_id: 7 }, '0f8e-uuid');
+  assert.equal(body, '{"event":"order.created","timestamp":"2026-11-20T09:15:02.000Z","webhook_id":"0f8e-uuid","data":{"order_id":7}}');
+  assert.equal(JSON.parse(body).webhook_id, '0f8e-uuid');
+  assert.throws(() => envelope('order.created', new Date(), { order_id: 7 }, ''), /webhook id/);
+  assert.throws(() => envelope('order.created', new Date(), { order_id: 7 }, 'a\u0000b'), /webhook id/);
+  assert.throws(() => envelope('order.created', new Date(), { order_id: 7 }, 'x'.repeat(201)), /webhook id/);
+});
+
 test('order transitions: status change keeps the shipment roll-up', () => {
   const t = orderTransition('order_status_updated', { orderId: 1, before: 'new', after: 'processing' }, { status: 'new', shipment_status: 'pending' }, { status: 'processing', shipment_status: 'pending' });
   assert.deepEqual(t.change, { status: 'processing', previous_status: 'new', shipment_status: 'pending', previous_shipment_status: 'pending' });

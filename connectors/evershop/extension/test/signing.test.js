@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { envelope } from '../src/lib/mapping.js';
 import { sign, webhookHeaders } from '../src/lib/signing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,16 @@ test('the exact bytes are signed (no re-serialization)', () => {
   assert.notEqual(sign('your-webhook-secret', body), sign('your-webhook-secret', reserialized));
   assert.equal(sign('your-webhook-secret', body), '8e85a4694524c5a400911b265d1d21e30c59a0e8db62749d8c94957317eae451');
   assert.equal(sign('s', Buffer.from('abc')), sign('s', 'abc'));
+});
+
+test('a replay with a fresh id header is still the same signed event', () => {
+  // What shopstream keys on is inside the signed bytes; changing the header
+  // changes neither the body nor its signature.
+  const body = Buffer.from(envelope('order.created', '2026-11-20T09:15:02Z', { order_id: 7 }, 'evt-1'));
+  const a = webhookHeaders('k', body, 'evt-1');
+  const b = webhookHeaders('k', body, 'fresh-id');
+  assert.equal(a['x-evershop-signature'], b['x-evershop-signature']);
+  assert.equal(JSON.parse(body).webhook_id, 'evt-1');
 });
 
 test('headers carry signature and stable webhook id', () => {

@@ -131,10 +131,22 @@ export function entityId(event, data) {
 /**
  * The exact body bytes that will be signed and sent, fixed once at insert
  * time: every retry sends the same bytes with the same signature.
+ *
+ * `webhookId`, the outbox row's stable id, goes inside the body as
+ * `webhook_id`: shopstream takes the event id from the signed bytes only
+ * (a header is not covered by x-evershop-signature, so a replay with a new
+ * header would otherwise look like a new event).
  */
-export function envelope(event, timestamp, data) {
+export function envelope(event, timestamp, data, webhookId) {
   kindOf(event);
-  return JSON.stringify({ event, timestamp: isoTime(timestamp), data });
+  if (webhookId === undefined || webhookId === null) {
+    return JSON.stringify({ event, timestamp: isoTime(timestamp), data });
+  }
+  const id = String(webhookId);
+  if (id === '' || Buffer.byteLength(id, 'utf8') > 200 || /[\u0000-\u001f\u007f]/.test(id)) {
+    throw new Error('webhook id must be 1 to 200 printable bytes');
+  }
+  return JSON.stringify({ event, timestamp: isoTime(timestamp), webhook_id: id, data });
 }
 
 /**

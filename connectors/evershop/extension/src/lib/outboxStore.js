@@ -36,7 +36,7 @@ export async function insertWebhook(db, { event, data, source, timestamp }) {
   const id = entityId(event, data);
   const webhookId = source ? String(source.uuid) : randomUUID();
   const at = timestamp || source?.created_at || new Date();
-  const body = envelope(event, at, data);
+  const body = envelope(event, at, data, webhookId); // the id is signed with the body
   // No source row (called outside EverShop's event manager): take the next
   // value of the event table's own id sequence, which sorts after every
   // event recorded so far.

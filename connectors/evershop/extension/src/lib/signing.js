@@ -18,7 +18,9 @@ export function sign(secret, body) {
  * Headers for one delivery of an outbox row.
  * @param {string} secret
  * @param {Buffer} body
- * @param {string} webhookId stable id of the outbox row
+ * @param {string} webhookId stable id of the outbox row. Sent for the
+ *   operator's logs only: the signature does not cover headers, so shopstream
+ *   reads the event id from the body's `webhook_id` (see mapping.envelope).
  */
 export function webhookHeaders(secret, body, webhookId) {
   return {
