@@ -37,7 +37,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long in-flight requests may finish
 }
 
-// DefaultConfig returns the defaults of DESIGN.md.
+// DefaultConfig returns the defaults of docs/contract.md.
 func DefaultConfig() Config {
 	return Config{Addr: ":8080", MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, ShutdownTimeout: 15 * time.Second}
 }
