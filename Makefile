@@ -8,7 +8,8 @@ FUZZTIME ?= 15s
 # golangci-lint, pinned; `make lint` installs it from the Go module proxy into
 # $(GOPATH)/bin (~/go/bin) unless that version is already there.
 GOLANGCI_LINT_VERSION := v2.15.0
-GOLANGCI_LINT := $(shell $(GO) env GOPATH)/bin/golangci-lint
+GOLANGCI_LINT_BIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+GOLANGCI_LINT := $(GOLANGCI_LINT_BIN)/golangci-lint
 # Every package runs under the race detector. -p 1: tests that stop the broker
 # or ClickHouse must not overlap with others.
 TEST_FLAGS ?= -race -count=1 -p 1 -timeout 25m
@@ -30,7 +31,7 @@ tidy-check: ## go.mod and go.sum are what `go mod tidy` makes them
 
 golangci-lint:
 	@$(GOLANGCI_LINT) version 2>/dev/null | grep -q 'version $(GOLANGCI_LINT_VERSION:v%=%) ' || \
-		{ echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); }
+		{ echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; GOBIN=$(GOLANGCI_LINT_BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); }
 
 lint: vet tidy-check golangci-lint ## gofmt, vet, go mod tidy, golangci-lint (.golangci.yml)
 	$(GOLANGCI_LINT) run ./...
