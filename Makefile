@@ -5,8 +5,16 @@ BIN := bin/shopstream
 export SHOPSTREAM_TEST_KAFKA ?= 127.0.0.1:9092
 export SHOPSTREAM_TEST_CLICKHOUSE ?= clickhouse://127.0.0.1:9000/default
 FUZZTIME ?= 15s
+# golangci-lint, pinned; `make lint` installs it from the Go module proxy into
+# $(GOPATH)/bin (~/go/bin) unless that version is already there.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT_BIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+GOLANGCI_LINT := $(GOLANGCI_LINT_BIN)/golangci-lint
+# Every package runs under the race detector. -p 1: tests that stop the broker
+# or ClickHouse must not overlap with others.
+TEST_FLAGS ?= -race -count=1 -p 1 -timeout 25m
 
-.PHONY: build run test test-unit test-integration fuzz vet bench infra-up infra-down infra-status clean
+.PHONY: build run test test-unit test-stress test-integration fuzz vet lint tidy-check golangci-lint bench infra-up infra-down infra-status clean
 
 build: ## bin/shopstream
 	$(GO) build -o $(BIN) ./cmd/shopstream
@@ -18,9 +26,28 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: infra-up vet ## unit + integration tests against the real Kafka and ClickHouse
-	$(GO) test -count=1 -p 1 -timeout 25m ./...
+tidy-check: ## go.mod and go.sum are what `go mod tidy` makes them
+	$(GO) mod tidy -diff
+
+golangci-lint:
+	@$(GOLANGCI_LINT) version 2>/dev/null | grep -q 'version $(GOLANGCI_LINT_VERSION:v%=%) ' || \
+		{ echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; GOBIN=$(GOLANGCI_LINT_BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); }
+
+lint: vet tidy-check golangci-lint ## gofmt, vet, go mod tidy, golangci-lint (.golangci.yml)
+	$(GOLANGCI_LINT) run ./...
+
+test: infra-up lint ## lint, then unit + integration tests (race detector on) against the real Kafka and ClickHouse
+	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
+
+# make test with one CPU hog beside it (stress-ng, Debian package stress-ng):
+# the suite must not depend on having the machine to itself. The hog is
+# stopped however the tests end.
+test-stress: ## make test with `stress-ng --cpu 1` running beside it
+	@command -v stress-ng >/dev/null || { echo "stress-ng is not installed (apt-get install stress-ng)"; exit 1; }
+	@stress-ng --cpu 1 --timeout 0 --quiet & hog=$$!; \
+		trap 'kill $$hog 2>/dev/null; wait $$hog 2>/dev/null' EXIT INT TERM; \
+		$(MAKE) test
 
 test-unit: ## tests that need no infrastructure
 	SHOPSTREAM_TEST_KAFKA= SHOPSTREAM_TEST_CLICKHOUSE= $(GO) test -count=1 ./...

@@ -977,7 +977,6 @@ func parsePort(t *testing.T, svc string, v any) (portMapping, bool) {
 		switch len(parts) {
 		case 1:
 			m.container, err1 = strconv.Atoi(parts[0])
-			return m, false
 		case 2:
 			m.host, err1 = strconv.Atoi(parts[0])
 			m.container, err2 = strconv.Atoi(parts[1])
@@ -990,7 +989,7 @@ func parsePort(t *testing.T, svc string, v any) (portMapping, bool) {
 			t.Errorf("%s: port %q: want [ip:]host:container with single ports", svc, s)
 			return m, false
 		}
-		return m, true
+		return m, len(parts) > 1 // a container port alone is not published
 	}
 }
 

@@ -97,7 +97,7 @@ func (w *DebounceWindow) Reset() {
 // (alerting, dropping) is the caller's decision, taken in OnError or in sync
 // itself, since only the caller knows what a lost regeneration costs.
 //
-// The caller that commits offsets only after a successful sync (DESIGN.md)
+// The caller that commits offsets only after a successful sync (docs/contract.md)
 // should snapshot the offsets it has marked when sync starts: everything
 // marked before that moment is covered by the regeneration.
 type Debouncer struct {

@@ -35,7 +35,7 @@ type signatureVectors struct {
 
 func loadVectors(t *testing.T) signatureVectors {
 	t.Helper()
-	raw, err := os.ReadFile("../../shared/fixtures/signatures.json")
+	raw, err := os.ReadFile("../testdata/signatures.json")
 	if err != nil {
 		t.Fatalf("read vectors: %v", err)
 	}

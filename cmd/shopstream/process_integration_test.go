@@ -404,7 +404,7 @@ func TestIntegrationKill9(t *testing.T) {
 	noViolations(t, "inbox", inbox.Violations())
 }
 
-// dlqHeaders are the DLQ record headers DESIGN.md makes a contract.
+// dlqHeaders are the DLQ record headers docs/contract.md makes a contract.
 var dlqHeaders = []string{
 	schemas.HeaderOriginalTopic, schemas.HeaderOriginalPartition, schemas.HeaderOriginalOffset,
 	schemas.HeaderEventID, schemas.HeaderEventType, schemas.HeaderAttempts,

@@ -1,7 +1,7 @@
 package main
 
 // setting is one configuration key: its koanf path (the YAML file's nested
-// keys), the environment name operators use (DESIGN.md's names are kept),
+// keys), the environment name operators use (docs/contract.md's names),
 // the default and what it means. The README's configuration table is this
 // list.
 type setting struct {

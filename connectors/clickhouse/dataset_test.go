@@ -58,8 +58,8 @@ var (
 	day = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	h10 = day.Add(10 * time.Hour)
 	h11 = day.Add(11 * time.Hour)
-	at  = func(h time.Time, min, sec, ms int) time.Time {
-		return h.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond)
+	at  = func(h time.Time, minute, sec, ms int) time.Time {
+		return h.Add(time.Duration(minute)*time.Minute + time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond)
 	}
 )
 

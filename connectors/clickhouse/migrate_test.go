@@ -56,6 +56,9 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		}
 		cols = append(cols, c)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []string{"event_id", "event_type", "entity_id", "status", "attempt", "error", "received_at", "received_at_ms",
 		"processed_at", "processed_at_ms", "processing_ms", "topic", "partition", "offset", "ingested_at"} {
 		if !slices.Contains(cols, c) {

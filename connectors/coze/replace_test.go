@@ -91,7 +91,7 @@ func TestReplaceCatalog(t *testing.T) {
 				f.Seed("shopstream-catalog-0000000000000000.txt", []byte("old"), cozetest.StatusDone)
 				f.FailProcessingNext(1)
 			},
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, fake *cozetest.Server, _ coze.Result, err error) {
 				if !errors.Is(err, coze.ErrProcessingFailed) || pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want retryable ErrProcessingFailed", err)
 				}
@@ -103,7 +103,7 @@ func TestReplaceCatalog(t *testing.T) {
 		{
 			name:  "server error while listing is retryable",
 			setup: func(f *cozetest.Server) { f.FailNext(1, http.StatusBadGateway) },
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, fake *cozetest.Server, _ coze.Result, err error) {
 				var se *coze.StatusError
 				if err == nil || pipeline.IsPermanent(err) || !errors.As(err, &se) || se.Status != http.StatusBadGateway {
 					t.Fatalf("err = %v, want retryable 502", err)
@@ -116,7 +116,7 @@ func TestReplaceCatalog(t *testing.T) {
 		{
 			name:  "429 carries Retry-After",
 			setup: func(f *cozetest.Server) { f.FailNextRetryAfter(1, http.StatusTooManyRequests, "7") },
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, _ *cozetest.Server, _ coze.Result, err error) {
 				if after, ok := pipeline.RetryAfter(err); !ok || after != 7*time.Second || pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want retryable after 7s", err)
 				}
@@ -127,7 +127,7 @@ func TestReplaceCatalog(t *testing.T) {
 			setup: func(f *cozetest.Server) {
 				f.FailPathNext("/open_api/knowledge/document/create", 1, http.StatusBadRequest)
 			},
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, _ *cozetest.Server, _ coze.Result, err error) {
 				if !pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want permanent", err)
 				}
@@ -136,7 +136,7 @@ func TestReplaceCatalog(t *testing.T) {
 		{
 			name:  "business code is permanent",
 			setup: func(f *cozetest.Server) { f.FailNextCode(1, 4000) },
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, _ *cozetest.Server, _ coze.Result, err error) {
 				var ae *coze.APIError
 				if !pipeline.IsPermanent(err) || !errors.As(err, &ae) || ae.Code != 4000 {
 					t.Fatalf("err = %v, want permanent APIError 4000", err)
@@ -148,7 +148,7 @@ func TestReplaceCatalog(t *testing.T) {
 			setup: func(f *cozetest.Server) {
 				f.FailPathNext("/v1/datasets/"+dataset+"/process", 2, http.StatusServiceUnavailable)
 			},
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, fake *cozetest.Server, _ coze.Result, err error) {
 				if err != nil || len(fake.Documents()) != 1 {
 					t.Fatalf("err = %v docs=%v", err, names(fake.Documents()))
 				}
@@ -157,7 +157,7 @@ func TestReplaceCatalog(t *testing.T) {
 		{
 			name:  "total outage is retryable",
 			setup: func(f *cozetest.Server) { f.SetDown(true) },
-			check: func(t *testing.T, fake *cozetest.Server, res coze.Result, err error) {
+			check: func(t *testing.T, _ *cozetest.Server, _ coze.Result, err error) {
 				if err == nil || pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want retryable", err)
 				}

@@ -288,7 +288,7 @@ func equal[T comparable](a, b []T) bool {
 
 func TestProductsTimesOutPerRequest(t *testing.T) {
 	fake := evershoptest.Start(t, adminEmail, adminPassword)
-	fake.SetLatency(500 * time.Millisecond)
+	fake.SetLatency(2 * time.Second) // 40x the client timeout: a loaded machine cannot make it answer first
 	c, _ := testClient(t, fake, func(cfg *Config) { cfg.Timeout = 50 * time.Millisecond })
 	if _, err := ids(t, c); err == nil || pipeline.IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want retryable deadline exceeded", err)

@@ -19,8 +19,8 @@ type lruEntry[K comparable, V any] struct {
 	val V
 }
 
-func newLRU[K comparable, V any](max int) *lru[K, V] {
-	return &lru[K, V]{max: max, ll: list.New(), m: make(map[K]*list.Element)}
+func newLRU[K comparable, V any](capacity int) *lru[K, V] {
+	return &lru[K, V]{max: capacity, ll: list.New(), m: make(map[K]*list.Element)}
 }
 
 func (c *lru[K, V]) get(k K) (V, bool) {

@@ -56,7 +56,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "5xx is retryable",
 			setup: func(f *inboxtest.Server) { f.FailNext(1, http.StatusInternalServerError) },
-			check: func(t *testing.T, fake *inboxtest.Server, id string, err error) {
+			check: func(t *testing.T, _ *inboxtest.Server, _ string, err error) {
 				if err == nil || pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want retryable", err)
 				}
@@ -65,7 +65,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "429 is retryable after Retry-After",
 			setup: func(f *inboxtest.Server) { f.FailNextRetryAfter("", 1, http.StatusTooManyRequests, "4") },
-			check: func(t *testing.T, fake *inboxtest.Server, id string, err error) {
+			check: func(t *testing.T, _ *inboxtest.Server, _ string, err error) {
 				if after, ok := pipeline.RetryAfter(err); !ok || after != 4*time.Second {
 					t.Fatalf("err = %v, want retryable after 4s", err)
 				}
@@ -74,7 +74,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "400 is permanent",
 			setup: func(f *inboxtest.Server) { f.FailPathNext(inboxtest.PathMessages, 1, http.StatusBadRequest) },
-			check: func(t *testing.T, fake *inboxtest.Server, id string, err error) {
+			check: func(t *testing.T, _ *inboxtest.Server, _ string, err error) {
 				if !pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want permanent", err)
 				}
@@ -83,7 +83,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "one 401 re-resolves and succeeds",
 			setup: func(f *inboxtest.Server) { f.FailPathNext(inboxtest.PathMessages, 1, http.StatusUnauthorized) },
-			check: func(t *testing.T, fake *inboxtest.Server, id string, err error) {
+			check: func(t *testing.T, fake *inboxtest.Server, _ string, err error) {
 				if err != nil || fake.Requests(inboxtest.PathLogin) != 2 || len(fake.Messages(ada.Email)) != 2 {
 					t.Fatalf("err = %v logins = %d", err, fake.Requests(inboxtest.PathLogin))
 				}
@@ -92,7 +92,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "a second 401 is permanent",
 			setup: func(f *inboxtest.Server) { f.FailPathNext(inboxtest.PathMessages, 2, http.StatusUnauthorized) },
-			check: func(t *testing.T, fake *inboxtest.Server, id string, err error) {
+			check: func(t *testing.T, _ *inboxtest.Server, _ string, err error) {
 				var se *inbox.StatusError
 				if !pipeline.IsPermanent(err) || !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
 					t.Fatalf("err = %v, want permanent 401", err)
@@ -113,7 +113,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "outage is retryable",
 			setup: func(f *inboxtest.Server) { f.SetDown(true) },
-			check: func(t *testing.T, fake *inboxtest.Server, id string, err error) {
+			check: func(t *testing.T, _ *inboxtest.Server, _ string, err error) {
 				if err == nil || pipeline.IsPermanent(err) {
 					t.Fatalf("err = %v, want retryable", err)
 				}
@@ -192,9 +192,9 @@ func TestSendConcurrently(t *testing.T) {
 }
 
 func TestSendRejectsBadMessagesAndCodes(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"code":7,"message":"tenant suspended"}`)
+		_, _ = fmt.Fprint(w, `{"code":7,"message":"tenant suspended"}`)
 	}))
 	t.Cleanup(srv.Close)
 	c := newClient(t, srv.URL, srv.Client(), nil)
@@ -232,7 +232,7 @@ func TestSendKeepsPersonalDataOutOfInfoLogs(t *testing.T) {
 
 func TestSendTimesOutPerRequest(t *testing.T) {
 	fake := inboxtest.Start(t, token)
-	fake.SetLatency(500 * time.Millisecond)
+	fake.SetLatency(2 * time.Second) // 40x the client timeout: a loaded machine cannot make it answer first
 	c, err := inbox.New(inbox.Config{BaseURL: fake.URL, Token: token, Timeout: 50 * time.Millisecond}, fake.Client(), nil)
 	if err != nil {
 		t.Fatal(err)

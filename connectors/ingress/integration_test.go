@@ -30,7 +30,7 @@ import (
 
 const (
 	itSecret     = "it-webhook-secret"
-	fixturesDir  = "../../../shared/fixtures/webhooks"
+	fixturesDir  = "../../testdata/webhooks"
 	endpointBase = "/api/webhooks/evershop/"
 )
 
@@ -208,7 +208,7 @@ type sent struct {
 
 func TestIngressWritesSignedFixtures(t *testing.T) {
 	r := startIngress(t, 0)
-	// Every fixture, with the key DESIGN.md's rule gives it: id, else
+	// Every fixture, with the key docs/contract.md's rule gives it: id, else
 	// <kind>_id, else uuid.
 	expect := map[string]struct {
 		kind pipeline.Kind

@@ -32,7 +32,7 @@ type Config struct {
 	SummaryInterval time.Duration // how often the info-level summary is logged
 }
 
-// DefaultConfig returns the defaults of DESIGN.md.
+// DefaultConfig returns the defaults of docs/contract.md.
 func DefaultConfig() Config {
 	return Config{Addr: ":8080", MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, ShutdownTimeout: 15 * time.Second, SummaryInterval: 30 * time.Second}
 }

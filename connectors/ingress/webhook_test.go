@@ -62,7 +62,7 @@ func sign(body string) string {
 
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../../shared/fixtures/webhooks/" + name)
+	b, err := os.ReadFile("../../testdata/webhooks/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}

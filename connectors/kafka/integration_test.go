@@ -120,7 +120,7 @@ func newProducer(t *testing.T, publishTimeout time.Duration) *kafka.Producer {
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../../shared/fixtures/webhooks/" + name)
+	b, err := os.ReadFile("../../testdata/webhooks/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestPublishReadBack(t *testing.T) {
 	}
 }
 
-// TestKcatPartitionsLikeShopstream checks DESIGN.md's replay claim from the
+// TestKcatPartitionsLikeShopstream checks docs/contract.md's replay claim from the
 // other side: kcat (librdkafka) with -X partitioner=murmur2_random, as in
 // the runbook, puts every key where shopstream's producer and the Java
 // client put it.

@@ -72,7 +72,7 @@ func OpenNotificationLog(path string, now func() time.Time) (*NotificationLog, e
 		err = syncDir(filepath.Dir(path))
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close() // the load or sync error is the one to report
 		return nil, fmt.Errorf("notification log %s: %w", path, err)
 	}
 	return l, nil

@@ -20,7 +20,7 @@ func readLines(t *testing.T, path string) []notificationLine {
 	t.Helper()
 	f, err := os.Open(path)
 	must(t, err)
-	defer f.Close()
+	defer func() { must(t, f.Close()) }()
 	var lines []notificationLine
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -40,7 +40,7 @@ func openLog(t *testing.T, path string, now func() time.Time) *NotificationLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { must(t, l.Close()) })
 	return l
 }
 

@@ -14,6 +14,9 @@ SHOPSTREAM_CACHE="${SHOPSTREAM_CACHE:-${HOME:-/root}/.cache/shopstream}"
 if [[ ! -e "$SHOPSTREAM_VAR/.gitignore" ]]; then
   mkdir -p "$SHOPSTREAM_VAR" && printf '# created by deploy/local: runtime state, never commit\n*\n' >"$SHOPSTREAM_VAR/.gitignore"
 fi
+# A go.mod makes it a module of its own: `go vet/test ./...` and golangci-lint
+# then never walk broker data that changes under them.
+[[ -e "$SHOPSTREAM_VAR/go.mod" ]] || printf 'module shopstream.local/var\n' >"$SHOPSTREAM_VAR/go.mod"
 
 _ts() { date +%H:%M:%S; }
 log() { printf '[%s] %s\n' "$(_ts)" "$*" >&2; }

@@ -182,11 +182,12 @@ func (s *Server) process(w http.ResponseWriter, path string, body map[string]any
 			continue
 		}
 		if d.Status == StatusProcessing {
-			if d.pollsLeft > 0 {
+			switch {
+			case d.pollsLeft > 0:
 				d.pollsLeft--
-			} else if d.willFail {
+			case d.willFail:
 				d.Status = StatusFailed
-			} else {
+			default:
 				d.Status = StatusDone
 			}
 		}

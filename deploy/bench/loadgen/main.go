@@ -195,7 +195,7 @@ func errKind(err error) string {
 
 // webhook returns the endpoint kind and body of request i of worker w:
 // order updates, product updates and new customers in a 3:2:1 mix, every
-// body distinct (seq), in the shapes of shared/fixtures/webhooks.
+// body distinct (seq), in the shapes of testdata/webhooks.
 func webhook(w, i int) (pipeline.Kind, []byte) {
 	seq := int64(w)<<32 | int64(i)
 	ts := time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)

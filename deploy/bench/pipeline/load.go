@@ -422,13 +422,14 @@ func writeCSV(path string, start time.Time, results []result, rec *inboxRecorder
 		}
 		return strconv.FormatFloat(float64(t.Sub(start))/float64(time.Millisecond), 'f', 3, 64)
 	}
-	fmt.Fprintln(w, "event_id,scheduled_ms,sent_ms,ok_ms,stored_ms,status")
+	// bufio.Writer keeps its first error and returns it from Flush below.
+	_, _ = fmt.Fprintln(w, "event_id,scheduled_ms,sent_ms,ok_ms,stored_ms,status")
 	for _, r := range results {
 		stored, _ := rec.storedAt(r.id)
-		fmt.Fprintf(w, "%s,%s,%s,%s,%s,%d\n", r.id, off(r.scheduled), off(r.sent), off(r.ok), off(stored), r.status)
+		_, _ = fmt.Fprintf(w, "%s,%s,%s,%s,%s,%d\n", r.id, off(r.scheduled), off(r.sent), off(r.ok), off(stored), r.status)
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()

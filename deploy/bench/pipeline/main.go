@@ -130,7 +130,7 @@ func run(ctx context.Context, o options) (err error) {
 	st, err := startStack(ctx, o)
 	// Every subprocess is stopped on the way out, whatever happened; the
 	// fakes close after them so that a draining processor is not refused.
-	defer st.stop()
+	defer st.stop(ctx)
 	if err != nil {
 		return err
 	}

@@ -160,13 +160,13 @@ func (st *stack) spawn(bin, sub string, env []string, logPath string) (*proc, er
 	// from the kernel should the benchmark die without stopping it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close() // the start error is the one to report
 		return nil, fmt.Errorf("start %s %s: %w", bin, sub, err)
 	}
 	p := &proc{name: sub, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
+		_ = f.Close() // a log file; the process's exit status is what matters
 		close(p.done)
 	}()
 	return p, nil
@@ -174,13 +174,15 @@ func (st *stack) spawn(bin, sub string, env []string, logPath string) (*proc, er
 
 // stop ends every subprocess (SIGTERM to its group, SIGKILL after a grace
 // period), then closes the fronts and fakes. Safe to call on a partial stack.
-func (st *stack) stop() {
+// It runs on the way out, when ctx may be cancelled already: the fronts get
+// their own shutdown deadline on an uncancelled copy of it.
+func (st *stack) stop(ctx context.Context) {
 	for i := len(st.procs) - 1; i >= 0; i-- {
 		st.procs[i].stop(st.grace)
 	}
 	for _, f := range st.fronts {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = f.Shutdown(ctx)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = f.Shutdown(sctx)
 		cancel()
 		_ = f.Close()
 	}
@@ -318,7 +320,7 @@ func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
 		for _, l := range lns {
-			l.Close()
+			_ = l.Close() // only held to pick distinct ports
 		}
 	}()
 	var ports []int

@@ -8,32 +8,15 @@ import { sign, webhookHeaders } from '../src/lib/signing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-// The shared vectors live in the steering repo's fixtures; fall back to the
-// first vector inline when the checkout has no shared/ beside it.
+// The vectors are the repository's testdata/signatures.json, the same file
+// the Go signature tests read; a missing file fails the test.
 function vectors() {
-  const candidates = [
-    process.env.SHOPSTREAM_SIGNATURE_FIXTURES,
-    resolve(here, '../../../../../shared/fixtures/signatures.json'),
-    '/work/shared/fixtures/signatures.json'
-  ].filter(Boolean);
-  for (const p of candidates) {
-    try {
-      return JSON.parse(readFileSync(p, 'utf8')).evershop;
-    } catch {
-      // next
-    }
-  }
-  return {
-    secret: 'your-webhook-secret',
-    cases: [{
-      body: '{"event":"product.created","timestamp":"2025-10-28T12:00:00Z","data":{"id":"123","name":"New Product","description":"Product description","price":99.99,"sku":"PROD-123","qty":100}}',
-      signature: 'c20ebcf09fe50668caf65fbddfb530d38f83567a199e25e57821311fe90eb23b',
-      valid: true
-    }]
-  };
+  const path = process.env.SHOPSTREAM_SIGNATURE_FIXTURES ||
+    resolve(here, '../../../../testdata/signatures.json');
+  return JSON.parse(readFileSync(path, 'utf8')).evershop;
 }
 
-test('signatures match the shared evershop vectors', () => {
+test('signatures match the evershop vectors in testdata/signatures.json', () => {
   const { secret, cases } = vectors();
   let checked = 0;
   for (const c of cases) {
