@@ -117,12 +117,12 @@ type fakeProgress struct {
 	err    atomic.Pointer[error]
 }
 
-func (p *fakeProgress) Applied(context.Context) (AppliedOffsets, bool, error) {
+func (p *fakeProgress) CaughtUp(context.Context) (bool, error) {
 	p.asked.Add(1)
 	if e := p.err.Load(); e != nil {
-		return nil, false, *e
+		return false, *e
 	}
-	return AppliedOffsets{"t": {0: 1}}, !p.behind.Load(), nil
+	return !p.behind.Load(), nil
 }
 
 func newTestDebouncer(quiet, maxWait time.Duration, p IngestProgress, rec *syncRecorder) *Debouncer {
@@ -491,7 +491,7 @@ func TestDebouncerBacklogSyncsOncePerMaxWait(t *testing.T) {
 }
 
 // TestDebouncerProbeErrorIsNotCaughtUp: a failing probe holds the window
-// until the max wait, then counts as a failed sync and is retried.
+// until the max wait, then the sync runs anyway.
 func TestDebouncerProbeErrorIsNotCaughtUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := &syncRecorder{start: time.Now()}
@@ -503,15 +503,14 @@ func TestDebouncerProbeErrorIsNotCaughtUp(t *testing.T) {
 		defer stop()
 
 		d.Mark(time.Now())
-		time.Sleep(15 * time.Second)
-		prog.err.Store(nil)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		calls, _ := rec.snapshot()
-		// Expired at 10 s with the probe failing: retried after 2 s (12 s),
-		// failing again: retried after 4 s (16 s), when the probe answers.
-		if len(calls) != 1 || calls[0].at != 16*time.Second {
-			t.Fatalf("syncs = %+v, want one at 16 s", calls)
+		if len(calls) != 1 || calls[0].at != 10*time.Second || !calls[0].forced {
+			t.Fatalf("syncs = %+v, want one forced at 10 s", calls)
+		}
+		if n := prog.asked.Load(); n < 10 {
+			t.Errorf("progress asked %d times in 8 s of settling, want every 500 ms", n)
 		}
 	})
 }

@@ -25,18 +25,19 @@ type DebouncerConfig struct {
 	OnError func(err error, attempt int)
 }
 
-// CatalogSyncRequest is what one regeneration is asked to do.
+// CatalogSyncRequest is what one regeneration is asked to do. It covers
+// every mark taken before it started: a processor sends a mark only after
+// the product's change is durable, so the snapshot the sync takes contains
+// all of them.
 type CatalogSyncRequest struct {
-	// Applied was read right before the sync: every mark it Covers is
-	// contained in the snapshot the sync takes, whenever that mark arrives.
-	Applied AppliedOffsets
 	// Marks is how many marks the window handed over (a failed sync's
 	// marks included): for logs and metrics.
 	Marks int
 	// Attempt is 1 for a first try, n for the n-th consecutive try after
 	// failures.
 	Attempt int
-	// Forced: the max wait expired before the processors caught up.
+	// Forced: the max wait expired before the processors caught up (marks
+	// of the same burst may follow and make another window).
 	Forced bool
 }
 
@@ -141,23 +142,16 @@ func (d *Debouncer) Run(ctx context.Context) error {
 			continue
 		}
 
-		applied, caughtUp, err := d.progress.Applied(ctx)
-		if err != nil && ctx.Err() == nil && d.cfg.OnError != nil {
-			d.cfg.OnError(err, 0)
-		}
-		if phase == WindowSettling && !caughtUp {
-			d.sleep(ctx, min(d.cfg.Recheck, until.Sub(now)))
-			continue
-		}
-		if err != nil {
-			// Without applied offsets no mark can be shown covered: a sync
-			// would regenerate for nothing. Count it as a failure.
-			if ctx.Err() != nil {
-				return nil
+		caughtUp := false
+		if phase == WindowSettling {
+			var err error
+			if caughtUp, err = d.progress.CaughtUp(ctx); err != nil && ctx.Err() == nil && d.cfg.OnError != nil {
+				d.cfg.OnError(err, 0)
 			}
-			attempt++
-			retryAt = d.cfg.Now().Add(d.backoff(attempt, err))
-			continue
+			if !caughtUp {
+				d.sleep(ctx, min(d.cfg.Recheck, until.Sub(now)))
+				continue
+			}
 		}
 
 		d.mu.Lock()
@@ -170,7 +164,7 @@ func (d *Debouncer) Run(ctx context.Context) error {
 		d.win.Reset(now)
 		d.mu.Unlock()
 
-		err = d.syncFn(ctx, CatalogSyncRequest{Applied: applied, Marks: n, Attempt: attempt + 1, Forced: phase == WindowExpired && !caughtUp})
+		err := d.syncFn(ctx, CatalogSyncRequest{Marks: n, Attempt: attempt + 1, Forced: phase == WindowExpired && attempt == 0})
 		if err == nil {
 			carried, attempt = 0, 0
 			continue
