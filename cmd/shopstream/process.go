@@ -10,12 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/coze"
 	"github.com/shopstream/shopstream/connectors/evershop"
 	"github.com/shopstream/shopstream/connectors/inbox"
 	"github.com/shopstream/shopstream/connectors/ingress"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/catalog"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/connectors/localfile"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
@@ -102,7 +105,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		return fail(configErr("inbox.api_url", errors.New("is required for shopstream process")))
 	}
 
-	var state *kafka.CatalogState
+	var state *catalog.State
 	var source pipeline.CatalogSource
 	if cfg.EverShopURL != "" {
 		c, err := evershop.New(evershop.Config{BaseURL: cfg.EverShopURL, Email: cfg.EverShopEmail, Password: cfg.EverShopPassword}, httpClient, log)
@@ -111,7 +114,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		}
 		source = evershopCatalog{c: c, log: log}
 	} else {
-		state = kafka.NewCatalogState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
+		state = catalog.NewState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
 		source = state
 	}
 	var target pipeline.CatalogTarget
@@ -128,9 +131,9 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		return fail(configErr("coze.api_token", errors.New("is required for shopstream process (or set WEBHOOK_AUTO_SYNC_PRODUCTS=false)")))
 	}
 
-	var marker pipeline.CatalogMarker = kafka.NewCatalogMarks(prod, nil, nil)
+	var marker pipeline.CatalogMarker = catalog.NewMarks(prod, nil, nil)
 	if state != nil {
-		marker = kafka.NewCatalogMarks(prod, state, nil)
+		marker = catalog.NewMarks(prod, state, nil)
 	}
 	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
 	proc, err := pipeline.NewProcessor(pipeline.ProcessorConfig{
@@ -144,16 +147,20 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 	if err != nil {
 		return fail(err)
 	}
-	consumer, err := kafka.NewGroupConsumer(kcfg, "processor-consumer", kafka.GroupConfig{
-		Group: schemas.GroupProcessor, Topics: processorTopics(cfg), DueAt: kafka.DueAt,
-		BeforeCommit: outcomes.Flush,
-	}, kafka.ProcessorHandler(proc), log, reg)
+	consumer, err := consume.New(kcfg, consume.Config{
+		Group: schemas.GroupProcessor, Topics: processorTopics(cfg), Role: "processor-consumer",
+		Handle: kafka.ProcessorHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
+		// Partition p of every topic the processor reads lands on one
+		// member (PLAN decision 2); Run refuses mismatched partition counts.
+		Balancer: kgo.RangeBalancer(), CoPartitioned: true,
+		SessionTimeout: 10 * time.Second,
+	}, log, reg)
 	if err != nil {
 		return fail(err)
 	}
 	parts := []part{{name: "processor", run: consumer.Run}}
 	if cfg.CatalogAutoSync {
-		trigger, err := kafka.NewCatalogTrigger(kcfg, kafka.CatalogTriggerConfig{
+		trigger, err := catalog.NewTrigger(kcfg, catalog.TriggerConfig{
 			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,
 			PermanentAttempts: len(cfg.RetryTiers),
 		}, pipeline.NewCatalogSync(source, target, time.Now), fwd, recorder, log, reg)

@@ -26,6 +26,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/evershop/evershoptest"
 	"github.com/shopstream/shopstream/connectors/inbox/inboxtest"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/replay"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -607,7 +608,7 @@ func TestIntegrationRetriesDLQAndReplay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prog, err := kafka.Replay(ctx, kafkaConfig(cfg), kafka.ReplayConfig{Group: schemas.GroupReplay, Filter: filter}, testLogger(t))
+		prog, err := replay.Replay(ctx, kafkaConfig(cfg), replay.Config{Group: schemas.GroupReplay, Filter: filter}, testLogger(t))
 		if err != nil {
 			t.Fatalf("second replay: %v", err)
 		}

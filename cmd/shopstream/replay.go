@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/replay"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -38,7 +38,7 @@ func runReplay(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: replay: --rate must not be negative", errUsage)
 	}
 	bar := newProgressBar(os.Stderr)
-	prog, err := kafka.Replay(ctx, kafkaConfig(cfg), kafka.ReplayConfig{
+	prog, err := replay.Replay(ctx, kafkaConfig(cfg), replay.Config{
 		Group: group, Filter: filter, DryRun: dryRun, Rate: perSecond, Progress: bar.update,
 	}, log)
 	bar.done()
@@ -63,7 +63,7 @@ func newProgressBar(f *os.File) *progressBar {
 	return &progressBar{f: f, tty: err == nil && st.Mode()&os.ModeCharDevice != 0}
 }
 
-func (b *progressBar) update(p kafka.ReplayProgress) {
+func (b *progressBar) update(p replay.Progress) {
 	if time.Since(b.last) < 200*time.Millisecond && p.Seen < p.Total {
 		return
 	}

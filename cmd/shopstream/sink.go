@@ -12,6 +12,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/clickhouse"
 	"github.com/shopstream/shopstream/connectors/ingress"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/sink"
 	"github.com/shopstream/shopstream/schemas"
 )
 
@@ -51,12 +52,12 @@ func newSink(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.R
 		store.Close()
 		return nil, fmt.Errorf("sink: migrate: %w", err)
 	}
-	sink, err := kafka.NewSink(kafkaConfig(cfg), kafka.SinkConfig{}, store, log, reg)
+	s, err := sink.New(kafkaConfig(cfg), sink.Config{}, store, log, reg)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	return []part{{name: "sink", run: sink.Run, close: func(context.Context) error { return store.Close() }}}, nil
+	return []part{{name: "sink", run: s.Run, close: func(context.Context) error { return store.Close() }}}, nil
 }
 
 func runMigrate(ctx context.Context, args []string) error {

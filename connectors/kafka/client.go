@@ -81,28 +81,3 @@ func NewClient(cfg Config, role string, logger *slog.Logger, reg prometheus.Regi
 	}
 	return cl, nil
 }
-
-// groupOpts are the options every shopstream consumer group shares; each
-// consumer adds its own commit mode.
-func groupOpts(group string, sessionTimeout time.Duration, topics ...string) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(topics...),
-		// A new group starts at the beginning: records written before its
-		// first member started are not skipped.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}
-	if sessionTimeout > 0 {
-		// A killed member's partitions move within this bound.
-		opts = append(opts, kgo.SessionTimeout(sessionTimeout), kgo.HeartbeatInterval(sessionTimeout/10))
-	}
-	return opts
-}
-
-// leaveGroup closes a client that polls with BlockRebalanceOnPoll. The
-// last, cancelled poll still blocks rebalances, and Close's LeaveGroup would
-// wait for that block to be lifted forever.
-func leaveGroup(cl *kgo.Client) {
-	cl.AllowRebalance()
-	cl.Close()
-}

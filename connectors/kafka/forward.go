@@ -127,9 +127,10 @@ func DueAt(r *kgo.Record) time.Time {
 	return t
 }
 
-// ProcessorHandler adapts the processor to the group consumer: a record that
-// is not a webhook at all goes straight to the DLQ.
-func ProcessorHandler(proc *pipeline.Processor) RecordHandler {
+// ProcessorHandler adapts the processor to the consumer runtime's per-record
+// policy (consume.RecordHandler): a record that is not a webhook at all goes
+// straight to the DLQ.
+func ProcessorHandler(proc *pipeline.Processor) func(context.Context, *kgo.Record) error {
 	return func(ctx context.Context, r *kgo.Record) error {
 		d, err := DeliveryFromRecord(r)
 		if err != nil {
@@ -137,4 +138,10 @@ func ProcessorHandler(proc *pipeline.Processor) RecordHandler {
 		}
 		return proc.Handle(ctx, d)
 	}
+}
+
+// DeliveryRecord is the record that carries d onward to topic with the DLQ
+// contract's headers (the catalog's sync marks use it too).
+func DeliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Time) *kgo.Record {
+	return deliveryRecord(topic, d, cause, now)
 }

@@ -1,4 +1,4 @@
-package kafka
+package catalog
 
 import (
 	"context"
@@ -18,22 +18,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
 // csBroker returns the config of the real broker at
 // SHOPSTREAM_TEST_KAFKA, skipping when it is unset and failing when it is set
 // but does not answer.
-func csBroker(t testing.TB) Config {
+func csBroker(t testing.TB) kafka.Config {
 	t.Helper()
 	addr := os.Getenv("SHOPSTREAM_TEST_KAFKA")
 	if addr == "" {
 		t.Skip("SHOPSTREAM_TEST_KAFKA is not set; start the local broker (deploy/local/infra.sh up) to run this test")
 	}
-	cfg := DefaultConfig()
+	cfg := kafka.DefaultConfig()
 	cfg.Brokers = strings.Split(addr, ",")
 	cfg.ClientIDPrefix = "shopstream-test"
-	cl, err := NewClient(cfg, "ping", slog.New(slog.DiscardHandler), nil)
+	cl, err := kafka.NewClient(cfg, "ping", slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +48,12 @@ func csBroker(t testing.TB) Config {
 }
 
 // csNewState creates a uniquely named compacted topic with three
-// partitions (deleted when the test ends) and a CatalogState over it.
-func csNewState(t testing.TB) (*CatalogState, *Producer, string) {
+// partitions (deleted when the test ends) and a State over it.
+func csNewState(t testing.TB) (*State, *kafka.Producer, string) {
 	t.Helper()
 	cfg := csBroker(t)
 	log := slog.New(slog.DiscardHandler)
-	prod, err := NewProducer(cfg, "test-catalog-state", log, nil)
+	prod, err := kafka.NewProducer(cfg, "test-catalog-state", log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func csNewState(t testing.TB) (*CatalogState, *Producer, string) {
 			t.Logf("delete %s: %v", topic, err)
 		}
 	})
-	return NewCatalogState(prod.Client(), cfg, topic, log), prod, topic
+	return NewState(prod.Client(), cfg, topic, log), prod, topic
 }
 
 func csEvent(typ, data string) pipeline.Event {
@@ -81,7 +82,7 @@ func csEvent(typ, data string) pipeline.Event {
 		ReceivedAt: time.Now(), Data: json.RawMessage(data)}
 }
 
-func csReadAll(t *testing.T, s *CatalogState) []pipeline.Product {
+func csReadAll(t *testing.T, s *State) []pipeline.Product {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -101,7 +102,7 @@ func csParse(t *testing.T, data string) pipeline.Product {
 	return p
 }
 
-func TestCatalogStateCreateUpdateDelete(t *testing.T) {
+func TestStateCreateUpdateDelete(t *testing.T) {
 	s, _, _ := csNewState(t)
 	if got := csReadAll(t, s); len(got) != 0 {
 		t.Fatalf("empty topic gave %d products", len(got))
@@ -143,7 +144,7 @@ func TestCatalogStateCreateUpdateDelete(t *testing.T) {
 	}
 }
 
-func TestCatalogStateManyUpdates(t *testing.T) {
+func TestStateManyUpdates(t *testing.T) {
 	s, _, _ := csNewState(t)
 	const products, updates = 50, 1000
 	// One writer per product keeps each product's updates in order, as the
@@ -178,7 +179,7 @@ func TestCatalogStateManyUpdates(t *testing.T) {
 	}
 }
 
-func TestCatalogStateSkipsBadRecords(t *testing.T) {
+func TestStateSkipsBadRecords(t *testing.T) {
 	s, prod, topic := csNewState(t)
 	must := func(err error) {
 		t.Helper()
@@ -204,9 +205,9 @@ func TestCatalogStateSkipsBadRecords(t *testing.T) {
 	}
 }
 
-func TestCatalogStateMissingTopic(t *testing.T) {
+func TestStateMissingTopic(t *testing.T) {
 	cfg := csBroker(t)
-	s := NewCatalogState(nil, cfg, fmt.Sprintf("shopstream-test.no-such-topic.%d", time.Now().UnixNano()), nil)
+	s := NewState(nil, cfg, fmt.Sprintf("shopstream-test.no-such-topic.%d", time.Now().UnixNano()), nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := s.Products(ctx, func(pipeline.Product) error { return nil }); err == nil {
@@ -214,10 +215,10 @@ func TestCatalogStateMissingTopic(t *testing.T) {
 	}
 }
 
-// TestCatalogStateApplyRefuses needs no broker: bad events are refused
+// TestStateApplyRefuses needs no broker: bad events are refused
 // before anything is written.
-func TestCatalogStateApplyRefuses(t *testing.T) {
-	s := NewCatalogState(nil, Config{}, "unused", nil)
+func TestStateApplyRefuses(t *testing.T) {
+	s := NewState(nil, kafka.Config{}, "unused", nil)
 	tests := []struct {
 		name string
 		ev   pipeline.Event
@@ -246,12 +247,12 @@ func TestCompareProductIDs(t *testing.T) {
 	}
 }
 
-// BenchmarkCatalogStateSync100k regenerates a 100,000-product catalog from
+// BenchmarkStateSync100k regenerates a 100,000-product catalog from
 // the state topic on the real broker, through pipeline.CatalogSync with a
 // discarding target. This source must hold every product to sort them, so
 // its peak is the state plus the CSV; peak-heap-MB is the highest HeapInuse
 // sampled when the target gets the document, uncollected garbage included.
-func BenchmarkCatalogStateSync100k(b *testing.B) {
+func BenchmarkStateSync100k(b *testing.B) {
 	const n = 100_000
 	s, prod, _ := csNewState(b)
 	desc := strings.Repeat("Soft organic cotton, machine washable.\n", 5)

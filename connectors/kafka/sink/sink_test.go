@@ -1,4 +1,4 @@
-package kafka
+package sink
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -86,23 +87,23 @@ func (s *sinkFakeStore) acceptedRows() int {
 
 // sinkCluster starts a one-broker kfake cluster with evershop.events in
 // three partitions.
-func sinkCluster(t *testing.T) (*kfake.Cluster, Config) {
+func sinkCluster(t *testing.T) (*kfake.Cluster, kafka.Config) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicEvents))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	cfg := DefaultConfig()
+	cfg := kafka.DefaultConfig()
 	cfg.Brokers = c.ListenAddrs()
 	cfg.ClientIDPrefix = "shopstream-sink-test"
 	return c, cfg
 }
 
 // sinkAdmin is a kadm client on the cluster, for reading committed offsets.
-func sinkAdmin(t *testing.T, cfg Config) *kadm.Client {
+func sinkAdmin(t *testing.T, cfg kafka.Config) *kadm.Client {
 	t.Helper()
-	cl, err := NewClient(cfg, "sink-test-admin", slog.New(slog.DiscardHandler), nil)
+	cl, err := kafka.NewClient(cfg, "sink-test-admin", slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +147,9 @@ func sinkOutcome(id string) pipeline.Outcome {
 
 // sinkProduce writes values to evershop.events, keyed like OutcomeWriter
 // does, and waits for the acks.
-func sinkProduce(t *testing.T, cfg Config, values ...[]byte) {
+func sinkProduce(t *testing.T, cfg kafka.Config, values ...[]byte) {
 	t.Helper()
-	cl, err := NewClient(cfg, "sink-test-producer", slog.New(slog.DiscardHandler), nil,
+	cl, err := kafka.NewClient(cfg, "sink-test-producer", slog.New(slog.DiscardHandler), nil,
 		kgo.DefaultProduceTopic(schemas.TopicEvents))
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func sinkProduce(t *testing.T, cfg Config, values ...[]byte) {
 
 // sinkProduceOutcomes writes n valid outcomes with ids prefix-0..n-1 and
 // returns the ids.
-func sinkProduceOutcomes(t *testing.T, cfg Config, prefix string, n int) []string {
+func sinkProduceOutcomes(t *testing.T, cfg kafka.Config, prefix string, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	values := make([][]byte, n)
@@ -211,12 +212,12 @@ func sinkRun(t *testing.T, s *Sink) (stop func() error) {
 	return stop
 }
 
-func sinkNew(t *testing.T, kcfg Config, cfg SinkConfig, store OutcomeStore) *Sink {
+func sinkNew(t *testing.T, kcfg kafka.Config, cfg Config, store OutcomeStore) *Sink {
 	t.Helper()
 	if cfg.Group == "" {
 		cfg.Group = "sink-test-" + t.Name()
 	}
-	s, err := NewSink(kcfg, cfg, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, err := New(kcfg, cfg, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestSinkFlushesFullBatches(t *testing.T) {
 	ids := sinkProduceOutcomes(t, kcfg, "size", 25)
 	store := &sinkFakeStore{}
 	// An interval far beyond the test's deadlines: only size can flush.
-	s := sinkNew(t, kcfg, SinkConfig{BatchSize: 10, FlushInterval: time.Minute}, store)
+	s := sinkNew(t, kcfg, Config{BatchSize: 10, FlushInterval: time.Minute}, store)
 	stop := sinkRun(t, s)
 
 	sinkEventually(t, 20*time.Second, "two full batches", func() bool {
@@ -288,7 +289,7 @@ func TestSinkFlushesOnInterval(t *testing.T) {
 	_, kcfg := sinkCluster(t)
 	adm := sinkAdmin(t, kcfg)
 	store := &sinkFakeStore{}
-	s := sinkNew(t, kcfg, SinkConfig{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
+	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
 	sinkRun(t, s)
 
 	// Two bursts far below the batch size: each is flushed and committed
@@ -326,7 +327,7 @@ func TestSinkRetriesTheSameBatchAndCommitsOnlyAfterSuccess(t *testing.T) {
 		committedDuringFailures = append(committedDuringFailures, sinkCommitted(t, adm, group))
 		return pipeline.Retryable(errors.New("clickhouse: connection refused"), 0)
 	}}
-	s := sinkNew(t, kcfg, SinkConfig{Group: group, BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
+	s := sinkNew(t, kcfg, Config{Group: group, BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
 	sinkRun(t, s)
 
 	sinkEventually(t, 30*time.Second, "every row inserted after the failures", func() bool { return store.acceptedRows() == len(ids) })
@@ -387,7 +388,7 @@ func TestSinkSkipsAndCountsInvalidRecords(t *testing.T) {
 		valid("ok-c"),
 	)
 	store := &sinkFakeStore{}
-	s := sinkNew(t, kcfg, SinkConfig{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
+	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
 	sinkRun(t, s)
 
 	// Every record, the invalid ones included, is committed past: a bad
@@ -438,7 +439,7 @@ func TestSinkRedeliversABatchInsertedButNotCommitted(t *testing.T) {
 	sinkFailCommits(c, &failCommits, &refused)
 	ids := sinkProduceOutcomes(t, kcfg, "redeliver", 10)
 	store := &sinkFakeStore{}
-	cfg := SinkConfig{Group: "sink-test-redeliver", BatchSize: 1000, FlushInterval: 100 * time.Millisecond}
+	cfg := Config{Group: "sink-test-redeliver", BatchSize: 1000, FlushInterval: 100 * time.Millisecond}
 
 	// First run: the rows reach the store, the commit does not reach Kafka,
 	// then the sink goes away (as a crash after the insert would).
@@ -475,7 +476,7 @@ func TestSinkStoppingDuringAnOutageCommitsNothing(t *testing.T) {
 	store := &sinkFakeStore{fail: func(int, []pipeline.Outcome) error {
 		return pipeline.Retryable(errors.New("clickhouse: connection refused"), 0)
 	}}
-	s := sinkNew(t, kcfg, SinkConfig{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
+	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
 	stop := sinkRun(t, s)
 	sinkEventually(t, 20*time.Second, "a failed insert", func() bool { return testutil.ToFloat64(s.fails) > 0 })
 	if err := stop(); err != nil {

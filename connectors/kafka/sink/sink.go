@@ -1,15 +1,18 @@
-package kafka
+// Package sink streams outcome records (evershop.events) into the analytics
+// store. It runs on the consumer runtime's per-batch policy.
+package sink
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -19,8 +22,8 @@ type OutcomeStore interface {
 	InsertOutcomes(ctx context.Context, rows []pipeline.Outcome) error
 }
 
-// SinkConfig sizes the sink's batches.
-type SinkConfig struct {
+// Config sizes the sink's batches.
+type Config struct {
 	Group         string
 	BatchSize     int           // flush at this many rows...
 	FlushInterval time.Duration // ...or this long after the batch's first row
@@ -32,8 +35,8 @@ type SinkConfig struct {
 // an outage delays rows but loses none. A batch delivered twice (a crash
 // between insert and commit) is harmless: the table de-duplicates.
 type Sink struct {
-	cfg     SinkConfig
-	cl      *kgo.Client
+	cfg     Config
+	cons    *consume.Consumer
 	store   OutcomeStore
 	log     *slog.Logger
 	rows    prometheus.Counter
@@ -42,8 +45,8 @@ type Sink struct {
 	batches prometheus.Histogram
 }
 
-// NewSink builds the sink's consumer.
-func NewSink(kcfg Config, cfg SinkConfig, store OutcomeStore, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
+// New builds the sink's consumer.
+func New(kcfg kafka.Config, cfg Config, store OutcomeStore, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
 	if cfg.Group == "" {
 		cfg.Group = schemas.GroupSink
 	}
@@ -71,96 +74,59 @@ func NewSink(kcfg Config, cfg SinkConfig, store OutcomeStore, log *slog.Logger, 
 	if reg != nil {
 		reg.MustRegister(s.rows, s.bad, s.fails, s.batches)
 	}
-	cl, err := NewClient(kcfg, "sink", log, reg, append(groupOpts(cfg.Group, 0, schemas.TopicEvents),
-		// Offsets are committed by hand, after the store accepted the rows.
-		kgo.DisableAutoCommit(),
-		// A rebalance waits until the polled batch is flushed and committed.
-		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(cfg.FlushInterval),
-	)...)
+	cons, err := consume.New(kcfg, consume.Config{
+		Group: cfg.Group, Topics: []string{schemas.TopicEvents}, Role: "sink",
+		HandleBatch: s.handle, BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval,
+		// Answer a poll within a flush interval when little is there.
+		Opts: []kgo.Opt{kgo.FetchMaxWait(cfg.FlushInterval)},
+	}, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	s.cl = cl
+	s.cons = cons
 	return s, nil
 }
 
 // Run consumes until ctx ends; the batch in hand is flushed before it
 // returns (bounded), or left uncommitted for the next run.
-func (s *Sink) Run(ctx context.Context) error {
-	defer leaveGroup(s.cl)
+func (s *Sink) Run(ctx context.Context) error { return s.cons.Run(ctx) }
 
-	batch := make([]pipeline.Outcome, 0, s.cfg.BatchSize)
-	var first time.Time
-	for {
-		pollCtx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
-		fetches := s.cl.PollRecords(pollCtx, s.cfg.BatchSize-len(batch))
-		cancel()
-		if fetches.IsClientClosed() {
-			return nil
+// handle decodes a batch (an invalid record is counted and skipped) and
+// inserts it, retrying with backoff until the store accepts it or ctx ends;
+// the runtime marks the batch only after that.
+func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
+	batch := make([]pipeline.Outcome, 0, len(recs))
+	for _, r := range recs {
+		var o pipeline.Outcome
+		if err := json.Unmarshal(r.Value, &o); err != nil || o.EventID == "" {
+			s.bad.Inc()
+			continue
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				s.log.Warn("fetch error", "topic", t, "partition", p, "error", err)
-			}
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			var o pipeline.Outcome
-			if err := json.Unmarshal(r.Value, &o); err != nil || o.EventID == "" {
-				s.bad.Inc()
-				return
-			}
-			if len(batch) == 0 {
-				first = time.Now()
-			}
-			batch = append(batch, o)
-		})
-		stopping := ctx.Err() != nil
-		due := len(batch) >= s.cfg.BatchSize || (len(batch) > 0 && time.Since(first) >= s.cfg.FlushInterval)
-		if due || stopping {
-			flushCtx := ctx
-			if stopping {
-				var cancel context.CancelFunc
-				flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer cancel()
-			}
-			if err := s.flush(flushCtx, batch); err != nil {
-				return nil // stopping mid-outage: nothing committed, nothing lost
-			}
-			batch = batch[:0]
-		}
-		if stopping {
-			return nil
-		}
-		s.cl.AllowRebalance()
+		batch = append(batch, o)
 	}
+	return s.flush(ctx, batch)
 }
 
-// flush inserts the batch, retrying with backoff until the store accepts it,
-// then commits everything polled so far.
+// flush inserts the batch, retrying with backoff until the store accepts it.
 func (s *Sink) flush(ctx context.Context, batch []pipeline.Outcome) error {
-	b := newBackoff(250*time.Millisecond, 15*time.Second)
+	b := consume.NewBackoff(250*time.Millisecond, 15*time.Second)
 	for len(batch) > 0 {
 		start := time.Now()
 		err := s.store.InsertOutcomes(ctx, batch)
 		if err == nil {
 			s.batches.Observe(time.Since(start).Seconds())
 			s.rows.Add(float64(len(batch)))
-			break
+			return nil
 		}
 		s.fails.Inc()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		wait := b.next()
+		wait := b.Next()
 		s.log.Warn("analytics insert failed; retrying the same batch", "rows", len(batch), "retry_in", wait.String(), "error", err)
-		if !sleepCtx(ctx, wait) {
+		if !consume.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
-	}
-	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
-		// The rows are in; a re-delivery is de-duplicated by the table.
-		s.log.Warn("commit after insert failed", "error", err)
 	}
 	return nil
 }

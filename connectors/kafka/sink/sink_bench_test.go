@@ -1,4 +1,4 @@
-package kafka
+package sink
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/clickhouse"
+	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -42,7 +43,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	store := sinkBenchStore(b)
 	log := slog.New(slog.DiscardHandler)
 
-	cl, err := NewClient(kcfg, "bench-producer", log, nil,
+	cl, err := kafka.NewClient(kcfg, "bench-producer", log, nil,
 		kgo.DefaultProduceTopic(schemas.TopicEvents),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20),
@@ -62,7 +63,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	steadyRows := 0
 	for i := 0; i < b.N; i++ {
 		timed := &sinkBenchTimedStore{Store: store}
-		s, err := NewSink(kcfg, SinkConfig{Group: fmt.Sprintf("shopstream-bench-sink-%d-%d", time.Now().UnixNano(), i)}, timed, log, prometheus.NewRegistry())
+		s, err := New(kcfg, Config{Group: fmt.Sprintf("shopstream-bench-sink-%d-%d", time.Now().UnixNano(), i)}, timed, log, prometheus.NewRegistry())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,16 +110,16 @@ func BenchmarkSinkThroughput(b *testing.B) {
 }
 
 // sinkBenchBroker is the real broker of SHOPSTREAM_TEST_KAFKA.
-func sinkBenchBroker(b *testing.B) Config {
+func sinkBenchBroker(b *testing.B) kafka.Config {
 	b.Helper()
 	addr := os.Getenv("SHOPSTREAM_TEST_KAFKA")
 	if addr == "" {
 		b.Skip("SHOPSTREAM_TEST_KAFKA is not set; start the local broker (deploy/local/kafka.sh start)")
 	}
-	cfg := DefaultConfig()
+	cfg := kafka.DefaultConfig()
 	cfg.Brokers = strings.Split(addr, ",")
 	cfg.ClientIDPrefix = "shopstream-bench"
-	cl, err := NewClient(cfg, "ping", slog.New(slog.DiscardHandler), nil)
+	cl, err := kafka.NewClient(cfg, "ping", slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

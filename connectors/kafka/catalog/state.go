@@ -1,4 +1,4 @@
-package kafka
+package catalog
 
 import (
 	"cmp"
@@ -13,15 +13,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
 
-// CatalogState keeps the latest state of each product in a compacted topic
-// (schemas.TopicCatalogState: key = product id, value = the product as JSON,
+// State keeps the latest state of each product in a compacted topic
+// (schemas.TopicState: key = product id, value = the product as JSON,
 // a tombstone on product.deleted) and reads it back as a
 // pipeline.CatalogSource. It is the catalog when no EverShop admin API is
 // configured: the product events themselves are the only record of the
@@ -38,27 +39,27 @@ import (
 // product's state is the same before and after the cleaner ran. An older
 // event that reaches Apply after a newer one (it went through a retry tier)
 // therefore overwrites it until the product's next event.
-type CatalogState struct {
+type State struct {
 	cl      *kgo.Client
-	readCfg Config
+	readCfg kafka.Config
 	topic   string
 	log     *slog.Logger
 	timeout time.Duration
 }
 
-// NewCatalogState builds the state over topic. cl is a shared producing
+// NewState builds the state over topic. cl is a shared producing
 // client (acks=all, murmur2 keys: see producerOpts); readCfg builds the
 // short-lived direct reader of each Products call, and its PublishTimeout
 // bounds each Apply like any other durable write.
-func NewCatalogState(cl *kgo.Client, readCfg Config, topic string, logger *slog.Logger) *CatalogState {
+func NewState(cl *kgo.Client, readCfg kafka.Config, topic string, logger *slog.Logger) *State {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	timeout := readCfg.PublishTimeout
 	if timeout <= 0 {
-		timeout = DefaultConfig().PublishTimeout
+		timeout = kafka.DefaultConfig().PublishTimeout
 	}
-	return &CatalogState{cl: cl, readCfg: readCfg, topic: topic, log: logger.With("component", "catalog-state", "topic", topic), timeout: timeout}
+	return &State{cl: cl, readCfg: readCfg, topic: topic, log: logger.With("component", "catalog-state", "topic", topic), timeout: timeout}
 }
 
 // stateProduct is the value's JSON. It has its own field names, apart from
@@ -93,13 +94,13 @@ func (sp stateProduct) product() pipeline.Product {
 // that is not a product event, is pipeline.Permanent; a write that is not
 // acknowledged within the publish timeout (or ctx) wraps ErrUnavailable and
 // is transient.
-func (s *CatalogState) Apply(ctx context.Context, ev pipeline.Event) error {
+func (s *State) Apply(ctx context.Context, ev pipeline.Event) error {
 	rec := &kgo.Record{
 		Topic: s.topic,
 		Headers: []kgo.RecordHeader{
 			{Key: schemas.HeaderEventID, Value: []byte(ev.ID)},
 			{Key: schemas.HeaderEventType, Value: []byte(ev.Type)},
-			{Key: schemas.HeaderReceivedAt, Value: []byte(FormatTime(ev.ReceivedAt))},
+			{Key: schemas.HeaderReceivedAt, Value: []byte(kafka.FormatTime(ev.ReceivedAt))},
 		},
 	}
 	switch ev.Type {
@@ -130,7 +131,7 @@ func (s *CatalogState) Apply(ctx context.Context, ev pipeline.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("%w: catalog state: write product %s to %s: %w", ErrUnavailable, rec.Key, s.topic, err)
+		return fmt.Errorf("%w: catalog state: write product %s to %s: %w", kafka.ErrUnavailable, rec.Key, s.topic, err)
 	}
 	return nil
 }
@@ -143,52 +144,27 @@ func (s *CatalogState) Apply(ctx context.Context, ev pipeline.Event) error {
 // Products written after the call began are left for the next sync (their
 // events mark the catalog dirty again). A value that does not decode is
 // logged and its product left out: one bad record must not keep the whole
-// catalog from the support bot. Reading stops when every partition reached
-// its end offset: the last offset of a partition always holds a record,
-// because compaction never touches the active segment and shopstream writes
-// no transactions (whose markers would leave a gap), so the loop ends.
-func (s *CatalogState) Products(ctx context.Context, fn func(pipeline.Product) error) error {
+// catalog from the support bot. The topic is read with consume.ReadSnapshot.
+func (s *State) Products(ctx context.Context, fn func(pipeline.Product) error) error {
 	start := time.Now()
-	cl, err := NewClient(s.readCfg, "catalog-state-reader", s.log, nil)
+	cl, err := kafka.NewClient(s.readCfg, "catalog-state-reader", s.log, nil)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	want, err := s.partitionsToRead(ctx, kadm.NewClient(cl))
-	if err != nil || len(want) == 0 {
-		return err
-	}
-	offsets := make(map[int32]kgo.Offset, len(want))
-	for p := range want {
-		offsets[p] = kgo.NewOffset().AtStart()
-	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: offsets})
-
 	latest := make(map[string]string) // product id → packProduct
 	var scratch []byte
 	records := 0
-	for len(want) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("catalog state: read %s: %w", s.topic, err)
+	err = consume.ReadSnapshot(ctx, cl, s.topic, nil, func(r *kgo.Record) error {
+		records++
+		var err error
+		if scratch, err = foldRecord(latest, r, scratch); err != nil {
+			s.log.Warn("leaving a product out of the catalog", "partition", r.Partition, "offset", r.Offset, "error", err)
 		}
-		if errs := fetches.Errors(); len(errs) > 0 {
-			return fmt.Errorf("catalog state: read %s partition %d: %w", errs[0].Topic, errs[0].Partition, errs[0].Err)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, reading := want[r.Partition]
-			if !reading || r.Offset >= end {
-				return // past the snapshot: the next sync's business
-			}
-			records++
-			var err error
-			if scratch, err = foldRecord(latest, r, scratch); err != nil {
-				s.log.Warn("leaving a product out of the catalog", "partition", r.Partition, "offset", r.Offset, "error", err)
-			}
-			if r.Offset >= end-1 {
-				delete(want, r.Partition)
-			}
-		})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("catalog state: %w", err)
 	}
 	ids := slices.SortedFunc(maps.Keys(latest), CompareProductIDs)
 	s.log.Debug("catalog state read", "records", records, "products", len(ids), "duration", time.Since(start))
@@ -200,32 +176,6 @@ func (s *CatalogState) Products(ctx context.Context, fn func(pipeline.Product) e
 		}
 	}
 	return nil
-}
-
-// partitionsToRead returns the end offset of each partition that holds
-// records (log start < end).
-func (s *CatalogState) partitionsToRead(ctx context.Context, adm *kadm.Client) (map[int32]int64, error) {
-	ends, err := adm.ListEndOffsets(ctx, s.topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("catalog state: end offsets of %s: %w", s.topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, s.topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("catalog state: start offsets of %s: %w", s.topic, err)
-	}
-	want := make(map[int32]int64)
-	ends.Each(func(o kadm.ListedOffset) {
-		if st, ok := starts.Lookup(o.Topic, o.Partition); ok && st.Offset < o.Offset {
-			want[o.Partition] = o.Offset
-		}
-	})
-	return want, nil
 }
 
 // foldRecord applies one record to latest: a tombstone removes the key, a

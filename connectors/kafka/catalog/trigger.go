@@ -1,4 +1,4 @@
-package kafka
+package catalog
 
 import (
 	"context"
@@ -12,52 +12,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
 
-// CatalogMarks is the processor's pipeline.CatalogMarker: it makes a product
-// event's change durable (in the compacted state topic, when that is the
-// catalog source) and hands a "catalog is dirty" mark, carrying the event,
-// to the single-partition sync topic.
-type CatalogMarks struct {
-	prod  *Producer
-	state interface {
-		Apply(ctx context.Context, ev pipeline.Event) error
-	}
-	now func() time.Time
-}
-
-// NewCatalogMarks builds the marker; state is nil when the catalog is read
-// from EverShop's admin API.
-func NewCatalogMarks(prod *Producer, state interface {
-	Apply(ctx context.Context, ev pipeline.Event) error
-}, now func() time.Time) *CatalogMarks {
-	if now == nil {
-		now = time.Now
-	}
-	return &CatalogMarks{prod: prod, state: state, now: now}
-}
-
-// MarkCatalog returns once both writes are acknowledged.
-func (m *CatalogMarks) MarkCatalog(ctx context.Context, d pipeline.Delivery) error {
-	if m.state != nil {
-		if err := m.state.Apply(ctx, d.Event); err != nil {
-			return fmt.Errorf("catalog state: %w", err)
-		}
-	}
-	rec := deliveryRecord(schemas.TopicCatalogSync, d, nil, m.now())
-	rec.Key = []byte("catalog")
-	return m.prod.Produce(ctx, rec)
-}
-
-// CatalogSyncer regenerates and publishes the whole catalog once.
-type CatalogSyncer interface {
+// Syncer regenerates and publishes the whole catalog once.
+type Syncer interface {
 	Sync(ctx context.Context) (pipeline.CatalogSyncResult, error)
 }
 
-// CatalogTriggerConfig configures the group's one debouncer.
-type CatalogTriggerConfig struct {
+// TriggerConfig configures the group's one debouncer.
+type TriggerConfig struct {
 	Group          string
 	Quiet, MaxWait time.Duration
 	// PermanentAttempts is how many times a sync failing with a permanent
@@ -68,85 +35,78 @@ type CatalogTriggerConfig struct {
 	SessionTimeout    time.Duration
 }
 
-// CatalogTrigger owns the catalog sync for the whole consumer group. It
+// Trigger owns the catalog sync for the whole consumer group. It
 // consumes the single-partition sync topic, so exactly one member of the
 // group holds the marks at a time, coalesces them with the debouncer, and
 // commits them only once the knowledge base accepted the regenerated
 // catalog: a crash in between means the sync runs again, never that a
 // change is skipped.
-type CatalogTrigger struct {
-	cfg     CatalogTriggerConfig
-	cl      *kgo.Client
-	syncer  CatalogSyncer
-	fwd     *Forwarder
+type Trigger struct {
+	cfg     TriggerConfig
+	cons    *consume.Consumer
+	syncer  Syncer
+	fwd     *kafka.Forwarder
 	rec     pipeline.OutcomeRecorder
 	log     *slog.Logger
 	deb     *pipeline.Debouncer
 	metrics *catalogMetrics
 
 	mu       sync.Mutex
-	pending  []*kgo.Record
+	pending  []pendingMark
 	failures int
 }
 
-// NewCatalogTrigger builds the trigger and its consumer client.
-func NewCatalogTrigger(kcfg Config, cfg CatalogTriggerConfig, syncer CatalogSyncer, fwd *Forwarder, rec pipeline.OutcomeRecorder, log *slog.Logger, reg prometheus.Registerer) (*CatalogTrigger, error) {
+// pendingMark is a mark taken but not yet covered by a sync, with the
+// Marker of the partition worker that took it.
+type pendingMark struct {
+	r *kgo.Record
+	m consume.Marker
+}
+
+// NewTrigger builds the trigger and its consumer: the runtime's deferred
+// policy, since a mark is committed only once a sync covered it.
+func NewTrigger(kcfg kafka.Config, cfg TriggerConfig, syncer Syncer, fwd *kafka.Forwarder, rec pipeline.OutcomeRecorder, log *slog.Logger, reg prometheus.Registerer) (*Trigger, error) {
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
-	t := &CatalogTrigger{cfg: cfg, syncer: syncer, fwd: fwd, rec: rec, log: log.With("component", "catalog-sync"), metrics: newCatalogMetrics(reg)}
+	t := &Trigger{cfg: cfg, syncer: syncer, fwd: fwd, rec: rec, log: log.With("component", "catalog-sync"), metrics: newCatalogMetrics(reg)}
 	t.deb = pipeline.NewDebouncer(cfg.Quiet, cfg.MaxWait, t.sync)
 	t.deb.OnError = func(err error, attempt int) {
 		t.log.Warn("catalog sync failed; retrying", "attempt", attempt, "error", err)
 	}
-	cl, err := NewClient(kcfg, "catalog-sync", log, reg, append(groupOpts(cfg.Group, cfg.SessionTimeout, schemas.TopicCatalogSync),
-		kgo.AutoCommitMarks(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
-			t.dropPending()
-			_ = cl.CommitMarkedOffsets(ctx)
-		}),
-		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { t.dropPending() }),
-	)...)
+	cons, err := consume.New(kcfg, consume.Config{
+		Group: cfg.Group, Topics: []string{schemas.TopicCatalogSync}, Role: "catalog-sync",
+		SessionTimeout: cfg.SessionTimeout,
+		HandleDeferred: t.take,
+		// The runtime stopped the partition's worker and fenced its
+		// Marker; the marks it took are re-read by the next owner.
+		OnRevoked: func(context.Context, string, int32) { t.dropPending() },
+	}, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	t.cl = cl
+	t.cons = cons
 	return t, nil
 }
 
 // Run consumes marks and runs the debouncer until ctx ends.
-func (t *CatalogTrigger) Run(ctx context.Context) error {
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = t.cl.CommitMarkedOffsets(cctx)
-		leaveGroup(t.cl)
-	}()
+func (t *Trigger) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return t.deb.Run(gctx) })
-	g.Go(func() error {
-		for {
-			fetches := t.cl.PollRecords(gctx, 1000)
-			if fetches.IsClientClosed() || gctx.Err() != nil {
-				return nil
-			}
-			fetches.EachError(func(topic string, p int32, err error) {
-				t.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
-			})
-			fetches.EachRecord(func(r *kgo.Record) {
-				t.mu.Lock()
-				t.pending = append(t.pending, r)
-				t.mu.Unlock()
-				t.deb.Mark()
-			})
-			t.cl.AllowRebalance()
-		}
-	})
+	g.Go(func() error { return t.cons.Run(gctx) })
 	return g.Wait()
 }
 
-func (t *CatalogTrigger) dropPending() {
+// take holds a mark until a sync covers it.
+func (t *Trigger) take(_ context.Context, r *kgo.Record, m consume.Marker) error {
+	t.mu.Lock()
+	t.pending = append(t.pending, pendingMark{r, m})
+	t.mu.Unlock()
+	t.deb.Mark()
+	return nil
+}
+
+func (t *Trigger) dropPending() {
 	t.mu.Lock()
 	t.pending = nil
 	t.failures = 0
@@ -155,9 +115,10 @@ func (t *CatalogTrigger) dropPending() {
 
 // sync is the debouncer's action: one regeneration covering every mark
 // received so far.
-func (t *CatalogTrigger) sync(ctx context.Context, _ int) error {
+func (t *Trigger) sync(ctx context.Context, _ int) error {
 	t.mu.Lock()
-	covered := append([]*kgo.Record(nil), t.pending...)
+	covered := append([]pendingMark(nil), t.pending...)
+	failures := t.failures
 	t.mu.Unlock()
 	if len(covered) == 0 {
 		return nil // the partition moved to another member meanwhile
@@ -179,12 +140,12 @@ func (t *CatalogTrigger) sync(ctx context.Context, _ int) error {
 		}
 		t.mu.Lock()
 		t.failures++
-		exhausted := t.failures > t.cfg.PermanentAttempts
+		failures = t.failures
 		t.mu.Unlock()
-		if !exhausted {
+		if failures <= t.cfg.PermanentAttempts {
 			return err
 		}
-		return t.finish(ctx, covered, pipeline.StatusDead, err, start)
+		return t.finish(ctx, covered, failures, pipeline.StatusDead, err, start)
 	}
 	result := "uploaded"
 	if res.Skipped {
@@ -194,16 +155,17 @@ func (t *CatalogTrigger) sync(ctx context.Context, _ int) error {
 	t.metrics.coalesced.Observe(float64(len(covered)))
 	t.log.Info("catalog synced", "rows", res.Rows, "hash", res.Hash, "uploaded", res.Uploaded,
 		"unchanged", res.Skipped, "events_coalesced", len(covered), "duration_ms", time.Since(start).Milliseconds())
-	return t.finish(ctx, covered, pipeline.StatusCompleted, nil, start)
+	return t.finish(ctx, covered, failures, pipeline.StatusCompleted, nil, start)
 }
 
 // finish records the covered events' outcome, dead-letters them if the sync
 // gave up, and marks and commits them.
-func (t *CatalogTrigger) finish(ctx context.Context, covered []*kgo.Record, status pipeline.Status, cause error, start time.Time) error {
+// failures is the count of failed attempts before this one.
+func (t *Trigger) finish(ctx context.Context, covered []pendingMark, failures int, status pipeline.Status, cause error, start time.Time) error {
 	now := time.Now()
-	for _, r := range covered {
-		d, _ := DeliveryFromRecord(r)
-		d.Attempt = 1 + t.failures
+	for _, pm := range covered {
+		d, _ := kafka.DeliveryFromRecord(pm.r)
+		d.Attempt = 1 + failures
 		if status == pipeline.StatusDead {
 			if err := t.fwd.DeadLetter(ctx, d, fmt.Errorf("catalog sync: %w", cause)); err != nil {
 				return err
@@ -223,18 +185,22 @@ func (t *CatalogTrigger) finish(ctx context.Context, covered []*kgo.Record, stat
 		}
 	}
 	t.mu.Lock()
-	if len(t.pending) >= len(covered) && t.pending[len(covered)-1] == covered[len(covered)-1] {
+	if len(t.pending) >= len(covered) && t.pending[len(covered)-1].r == covered[len(covered)-1].r {
 		t.pending = t.pending[len(covered):]
 	}
 	t.failures = 0
 	t.mu.Unlock()
-	t.cl.MarkCommitRecords(covered...)
+	// A Marker of a revoked partition refuses: the new owner re-reads
+	// those marks from the committed offset and syncs again.
+	for _, pm := range covered {
+		pm.m.Mark(pm.r)
+	}
 	if f, ok := t.rec.(interface{ Flush(context.Context) error }); ok {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = f.Flush(fctx) // best effort: the marks are committed regardless
 		cancel()
 	}
-	if err := t.cl.CommitMarkedOffsets(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := covered[0].m.Commit(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.log.Warn("commit after sync failed; a later commit covers it", "error", err)
 	}
 	return nil

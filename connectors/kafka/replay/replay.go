@@ -1,4 +1,5 @@
-package kafka
+// Package replay puts dead letters back into the flow (`shopstream replay`).
+package replay
 
 import (
 	"context"
@@ -8,25 +9,28 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
 
-// ReplayConfig configures one replay run.
-type ReplayConfig struct {
+// Config configures one replay run.
+type Config struct {
 	Group  string // its own consumer group: a second run resumes, never replays twice
 	Filter pipeline.ReplayFilter
 	DryRun bool    // report what would be replayed; produce and commit nothing
 	Rate   float64 // records per second; 0 = unlimited
 	// Progress, when set, is called after every record.
-	Progress func(ReplayProgress)
+	Progress func(Progress)
 }
 
-// ReplayProgress counts a run.
-type ReplayProgress struct {
+// Progress counts a run.
+type Progress struct {
 	Total    int64 // dead letters pending for this group when the run started
 	Seen     int64
 	Replayed int64
@@ -39,88 +43,64 @@ type ReplayProgress struct {
 // original body byte for byte, and the event id and type headers so the
 // processor's idempotency still holds. The attempt count starts over.
 // Offsets are committed after each acknowledged produce.
-func Replay(ctx context.Context, kcfg Config, cfg ReplayConfig, log *slog.Logger) (ReplayProgress, error) {
-	var prog ReplayProgress
-	cl, err := NewClient(kcfg, "replay", log, nil, append(groupOpts(cfg.Group, 0, schemas.TopicDLQ),
-		kgo.DisableAutoCommit(),
+func Replay(ctx context.Context, kcfg kafka.Config, cfg Config, log *slog.Logger) (Progress, error) {
+	var prog Progress
+	cl, err := kafka.NewClient(kcfg, "replay", log, nil,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(0),
-	)...)
+	)
 	if err != nil {
 		return prog, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, schemas.TopicDLQ)
-	if err != nil {
-		return prog, fmt.Errorf("replay: end offsets of %s: %w", schemas.TopicDLQ, err)
-	}
 	committed, err := adm.FetchOffsets(ctx, cfg.Group)
-	if err != nil {
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) { // kfake: a group that never committed
 		return prog, fmt.Errorf("replay: offsets of group %s: %w", cfg.Group, err)
 	}
-	remaining := map[int32]int64{} // partition -> end offset still to reach
-	ends.Each(func(o kadm.ListedOffset) {
-		start := int64(0)
-		if c, ok := committed.Lookup(schemas.TopicDLQ, o.Partition); ok && c.At >= 0 {
-			start = c.At
-		}
-		if o.Offset > start {
-			remaining[o.Partition] = o.Offset
-			prog.Total += o.Offset - start
+	from := map[int32]int64{}
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == schemas.TopicDLQ && o.Err == nil && o.At >= 0 {
+			from[o.Partition] = o.At
 		}
 	})
-	if len(remaining) == 0 {
-		return prog, nil
+	snap, err := consume.TakeSnapshot(ctx, adm, schemas.TopicDLQ, from)
+	if err != nil {
+		return prog, fmt.Errorf("replay: %w", err)
 	}
+	prog.Total = snap.Records()
 	var limiter *rate.Limiter
 	if cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
 	}
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return prog, ctx.Err()
+	err = snap.Read(ctx, cl, func(r *kgo.Record) error {
+		if err := replayOne(ctx, cl, adm, r, cfg, limiter, &prog); err != nil {
+			return err
 		}
-		if err := fetches.Err0(); err != nil && !errors.Is(err, context.Canceled) {
-			return prog, fmt.Errorf("replay: fetch: %w", err)
+		if cfg.Progress != nil {
+			cfg.Progress(prog)
 		}
-		var iterErr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if iterErr != nil || !ok || r.Offset >= end {
-				return
-			}
-			if iterErr = replayOne(ctx, cl, r, cfg, limiter, &prog); iterErr != nil {
-				return
-			}
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			if cfg.Progress != nil {
-				cfg.Progress(prog)
-			}
-		})
-		if iterErr != nil {
-			return prog, iterErr
-		}
+		return nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return prog, ctx.Err()
 	}
-	return prog, nil
+	return prog, err
 }
 
-func replayOne(ctx context.Context, cl *kgo.Client, r *kgo.Record, cfg ReplayConfig, limiter *rate.Limiter, prog *ReplayProgress) error {
+func replayOne(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *kgo.Record, cfg Config, limiter *rate.Limiter, prog *Progress) error {
 	prog.Seen++
-	failedAt, _ := time.Parse(time.RFC3339Nano, Header(r, schemas.HeaderFailedAt))
+	failedAt, _ := time.Parse(time.RFC3339Nano, kafka.Header(r, schemas.HeaderFailedAt))
 	if failedAt.IsZero() {
 		failedAt = r.Timestamp
 	}
-	ev, _ := EventFromRecord(r)
+	ev, _ := kafka.EventFromRecord(r)
 	if !cfg.Filter.Match(ev.Type, ev.ID, failedAt) {
 		prog.Skipped++
-		return commit(ctx, cl, r, cfg.DryRun)
+		return commit(ctx, adm, cfg.Group, r, cfg.DryRun)
 	}
-	topic := Header(r, schemas.HeaderOriginalTopic)
+	topic := kafka.Header(r, schemas.HeaderOriginalTopic)
 	if topic == "" {
 		if t, err := schemas.TopicForKind(string(ev.Kind)); err == nil {
 			topic = t
@@ -135,21 +115,23 @@ func replayOne(ctx context.Context, cl *kgo.Client, r *kgo.Record, cfg ReplayCon
 				return err
 			}
 		}
-		out := EventRecord(topic, ev, Header(r, schemas.HeaderSignatureScheme))
-		SetHeader(out, schemas.HeaderReplayedAt, FormatTime(time.Now()))
+		out := kafka.EventRecord(topic, ev, kafka.Header(r, schemas.HeaderSignatureScheme))
+		kafka.SetHeader(out, schemas.HeaderReplayedAt, kafka.FormatTime(time.Now()))
 		if err := cl.ProduceSync(ctx, out).FirstErr(); err != nil {
 			return fmt.Errorf("replay: produce %s to %s: %w", ev.ID, topic, err)
 		}
 	}
 	prog.Replayed++
-	return commit(ctx, cl, r, cfg.DryRun)
+	return commit(ctx, adm, cfg.Group, r, cfg.DryRun)
 }
 
-func commit(ctx context.Context, cl *kgo.Client, r *kgo.Record, dryRun bool) error {
+// commit stores the group's position past r. Replay reads without joining
+// the group, so the commit is a plain offset commit of an empty group.
+func commit(ctx context.Context, adm *kadm.Client, group string, r *kgo.Record, dryRun bool) error {
 	if dryRun {
 		return nil
 	}
-	if err := cl.CommitRecords(ctx, r); err != nil {
+	if err := adm.CommitAllOffsets(ctx, group, kadm.OffsetsFromRecords(*r)); err != nil {
 		return fmt.Errorf("replay: commit %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
 	return nil

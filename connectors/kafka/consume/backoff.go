@@ -1,0 +1,38 @@
+package consume
+
+import (
+	"context"
+	"time"
+)
+
+// Backoff doubles a wait from Min up to Max. The zero value is not useful;
+// build it with NewBackoff.
+type Backoff struct{ min, max, cur time.Duration }
+
+// NewBackoff returns a backoff starting at min and capped at max.
+func NewBackoff(min, max time.Duration) *Backoff { return &Backoff{min: min, max: max} }
+
+// Next returns the next wait.
+func (b *Backoff) Next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	return b.cur
+}
+
+// Reset starts over at Min.
+func (b *Backoff) Reset() { b.cur = 0 }
+
+// Sleep waits d or until ctx ends; it reports whether the whole d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
