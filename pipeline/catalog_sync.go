@@ -36,6 +36,12 @@ type CatalogPublishResult struct {
 // CatalogTarget makes a rendered catalog the knowledge base's current one.
 // It returns only once the document is accepted (for Coze: processed), since
 // the product events it covers are committed right after.
+//
+// The "unchanged, skip the upload" decision is the target's: it compares the
+// document's name (which carries the hash) with what it actually holds, never
+// with a memory of what some process published. A change of owner, a restart
+// or an operator who deleted the document can then never leave a stale
+// catalog behind a skip.
 type CatalogTarget interface {
 	PublishCatalog(ctx context.Context, doc CatalogDocument) (CatalogPublishResult, error)
 }
@@ -46,9 +52,8 @@ type CatalogSyncResult struct {
 	Hash     string
 	Bytes    int
 	Uploaded bool // the target stored a new document
-	// Skipped: nothing new was stored because the content was unchanged,
-	// either since this CatalogSync's last publish (the target was not
-	// called) or in the target's own view (CatalogPublishResult.Skipped).
+	// Skipped: nothing new was stored because the target already held
+	// this content (CatalogPublishResult.Skipped).
 	Skipped  bool
 	Duration time.Duration
 }
@@ -71,10 +76,9 @@ const minCatalogBuffer = 64 << 10
 // products are streamed straight from the source into the CSV, never
 // collected into a slice.
 //
-// Only the hash of the last successful publish is remembered, so an
-// unchanged catalog costs a read of the source and no call to the target.
-// After a restart the first sync calls the target again, which recognises
-// the hash itself (the document name carries it).
+// The target is called on every sync, even when the content is the one this
+// process published last: whether to skip is decided against what the
+// knowledge base holds (see CatalogTarget), which costs one listing call.
 //
 // Syncs are serialised: the catalog trigger runs one at a time anyway, and
 // two concurrent renderings would only race to publish the same thing.
@@ -84,8 +88,7 @@ type CatalogSync struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	lastHash string // hash of the last document the target accepted
-	lastSize int    // size of the last rendering, to allocate the next one once
+	lastSize int // size of the last rendering, to allocate the next one once
 }
 
 // NewCatalogSync builds a sync from src to dst. now times each sync; nil
@@ -98,9 +101,8 @@ func NewCatalogSync(src CatalogSource, dst CatalogTarget, now func() time.Time) 
 }
 
 // Sync regenerates the whole catalog once: it streams the source's products
-// into a CSV (NewCatalogCSV), hashes it, and publishes it unless the hash is
-// the one this CatalogSync last published successfully (Skipped, and the
-// target is not called).
+// into a CSV (NewCatalogCSV), hashes it, and publishes it; the target skips
+// the upload when it already holds that content.
 //
 // Errors keep their classification through the wrapping (IsPermanent,
 // RetryAfter). A failed publish forgets nothing: the next Sync tries again,
@@ -132,10 +134,6 @@ func (s *CatalogSync) Sync(ctx context.Context) (CatalogSyncResult, error) {
 	res.Rows, res.Hash, res.Bytes = doc.Rows(), doc.Sum(), buf.Len()
 	s.lastSize = res.Bytes
 
-	if res.Hash == s.lastHash {
-		res.Skipped = true
-		return done(nil)
-	}
 	published, err := s.dst.PublishCatalog(ctx, CatalogDocument{
 		Name:    CatalogDocumentName(res.Hash),
 		Hash:    res.Hash,
@@ -145,7 +143,6 @@ func (s *CatalogSync) Sync(ctx context.Context) (CatalogSyncResult, error) {
 	if err != nil {
 		return done(fmt.Errorf("catalog sync: publish %d rows (%s): %w", res.Rows, shortHash(res.Hash), err))
 	}
-	s.lastHash = res.Hash
 	res.Uploaded, res.Skipped = !published.Skipped, published.Skipped
 	return done(nil)
 }

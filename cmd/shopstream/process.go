@@ -156,6 +156,9 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		// Partition p of every topic the processor reads lands on one
 		// member (PLAN decision 2); Run refuses mismatched partition counts.
 		Balancer: kgo.RangeBalancer(), CoPartitioned: true,
+		// The catalog state forgets the versions of a product partition
+		// that moves away (its next owner writes them).
+		OnRevoked:      catalogStateRevoked(state),
 		SessionTimeout: 10 * time.Second,
 	}, log, reg)
 	if err != nil {
@@ -165,7 +168,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 	if cfg.CatalogAutoSync {
 		trigger, err := catalog.NewTrigger(kcfg, catalog.TriggerConfig{
 			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,
-			PermanentAttempts: len(cfg.RetryTiers),
+			BeforeCommit: outcomes.Flush,
 		}, pipeline.NewCatalogSync(source, target, time.Now), fwd, recorder, log, reg)
 		if err != nil {
 			return fail(err)
@@ -175,6 +178,15 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 	// Close the producers after both consumers stopped.
 	parts = append(parts, part{name: "processor-producers", close: closeAll})
 	return parts, nil
+}
+
+// catalogStateRevoked is the processor's OnRevoked hook for the catalog
+// state, nil when the catalog comes from EverShop's API.
+func catalogStateRevoked(state *catalog.State) func(context.Context, string, int32) {
+	if state == nil {
+		return nil
+	}
+	return state.OnRevoked
 }
 
 func configErr(key string, err error) error {

@@ -132,17 +132,20 @@ func productBurst() (lanes [][]webhook, ids []string, final map[string][2]string
 
 // TestIntegrationCatalogBurstStateSource: a burst of 1,000 product events
 // through the real ingress, two processor instances in the same groups, the
-// catalog read from the state topic. The whole group runs one regeneration
-// for the window (two at most if the burst outlasts the quiet period), and
-// the knowledge base ends up with every surviving product's final state.
+// catalog read from the state topic. The window is measured on when the
+// ingress accepted the events and closes only once the processors caught
+// up, so however slowly the marks arrive (a loaded machine), the whole group
+// runs exactly one regeneration when the burst was accepted within the quiet
+// period, and the knowledge base ends up with every surviving product's
+// final state.
 func TestIntegrationCatalogBurstStateSource(t *testing.T) {
 	inbox := inboxtest.Start(t, inboxToken)
 	kb := cozetest.Start(t, cozeToken, cozeDataset)
 	kb.SetProcessPolls(0)
-	// The default quiet period (2 s): the processors' marks reach the sync
-	// topic over a longer span than the ingress took to accept the burst,
-	// so a shorter quiet period could honestly split it into two windows.
-	cfg := testConfig(t, append(append(inboxEnv(inbox), cozeEnv(kb)...), "SHOPSTREAM_CATALOG_QUIET=2s")...)
+	// The default window (2 s quiet, 30 s max wait): the max wait only
+	// bounds a store that never goes quiet, so it must not cut this burst.
+	cfg := testConfig(t, append(append(inboxEnv(inbox), cozeEnv(kb)...),
+		"SHOPSTREAM_CATALOG_QUIET=2s", "SHOPSTREAM_CATALOG_MAX_WAIT=30s")...)
 	resetKafka(t, cfg)
 	events := tailTopic(t, cfg, schemas.TopicEvents)
 	startServe(t, cfg)
@@ -162,13 +165,16 @@ func TestIntegrationCatalogBurstStateSource(t *testing.T) {
 	syncs := catalogSyncs(t, p1, p2)
 	t.Logf("catalog syncs: %v; Coze uploads: %d; outcomes: %d completed for %d events",
 		syncs, uploads, countOutcomes(outs, pipeline.StatusCompleted), len(ids))
-	if took <= cfg.CatalogQuiet && uploads != 1 {
-		t.Errorf("the burst took %s (< quiet %s) but the catalog was uploaded %d times, want once", took, cfg.CatalogQuiet, uploads)
+	// The burst's own accept times decide, not the wall time of posting.
+	accepted := acceptSpan(outs, ids)
+	t.Logf("accepted within %s", accepted.Round(time.Millisecond))
+	if accepted < cfg.CatalogQuiet && uploads != 1 {
+		t.Errorf("the burst was accepted within %s (< quiet %s) but the catalog was uploaded %d times, want once", accepted, cfg.CatalogQuiet, uploads)
 	}
 	if uploads < 1 || uploads > 2 {
 		t.Errorf("catalog uploaded %d times for one burst, want 1 (2 at most)", uploads)
 	}
-	if n := syncs["uploaded"] + syncs["unchanged"]; n < float64(uploads) || n > 3 {
+	if n := syncs["uploaded"] + syncs["unchanged"]; n < float64(uploads) || n > float64(uploads) {
 		t.Errorf("%v syncs ran for %d uploads", syncs, uploads)
 	}
 	if syncs["failed"] > 0 {
@@ -207,6 +213,28 @@ func TestIntegrationCatalogBurstStateSource(t *testing.T) {
 			groupLag(t, cfg, schemas.GroupProcessor, schemas.SourceTopics...) == 0
 	})
 	noViolations(t, "coze", kb.Violations())
+}
+
+// acceptSpan is the time between the first and the last ingress accept
+// (received-at) of the events ids.
+func acceptSpan(outs []pipeline.Outcome, ids []string) time.Duration {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var first, last time.Time
+	for _, o := range outs {
+		if !want[o.EventID] || o.ReceivedAt.IsZero() {
+			continue
+		}
+		if first.IsZero() || o.ReceivedAt.Before(first) {
+			first = o.ReceivedAt
+		}
+		if o.ReceivedAt.After(last) {
+			last = o.ReceivedAt
+		}
+	}
+	return last.Sub(first)
 }
 
 // TestIntegrationCatalogBurstEverShopSource: the same burst with the catalog

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"strings"
 
 	"github.com/shopstream/shopstream/connectors/internal/httpx"
 	"github.com/shopstream/shopstream/pipeline"
@@ -31,19 +32,35 @@ const maxListPages = 1000
 
 // Document is a knowledge base file as document/list describes it.
 type Document struct {
-	ID     string
-	Name   string
-	Status int
+	ID         string
+	Name       string
+	Status     int
+	CreateTime int64 // unix seconds
 }
 
 type wireDocument struct {
-	ID     httpx.FlexID `json:"document_id"`
-	Name   string       `json:"name"`
-	Status int          `json:"status"`
+	ID         httpx.FlexID  `json:"document_id"`
+	Name       string        `json:"name"`
+	Status     int           `json:"status"`
+	CreateTime httpx.FlexInt `json:"create_time"`
 }
 
 func (w wireDocument) doc() Document {
-	return Document{ID: string(w.ID), Name: w.Name, Status: w.Status}
+	return Document{ID: string(w.ID), Name: w.Name, Status: w.Status, CreateTime: int64(w.CreateTime)}
+}
+
+// newer orders documents by creation: create_time (whole seconds), then the
+// id, compared as a number (Coze ids are increasing decimal strings), so
+// every process agrees on which of two documents is the newer one.
+func (d Document) newer(o Document) bool {
+	if d.CreateTime != o.CreateTime {
+		return d.CreateTime > o.CreateTime
+	}
+	a, b := strings.TrimLeft(d.ID, "0"), strings.TrimLeft(o.ID, "0")
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a > b
 }
 
 // ListDocuments returns every document of the dataset, all pages.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/shopstream/shopstream/pipeline"
 )
@@ -52,6 +53,12 @@ func (c *Client) complete(d CatalogDocument) CatalogDocument {
 	return d
 }
 
+// ErrSuperseded means another process made a newer catalog document live
+// while this one was being processed; this one was removed so that exactly
+// one stays. It is retryable: the next sync compares its content with the
+// live document and uploads again only if they differ.
+var ErrSuperseded = errors.New("coze catalog document superseded by a newer one")
+
 // Result says what ReplaceCatalog did.
 type Result struct {
 	DocumentID string   // the catalog document now live
@@ -63,13 +70,22 @@ type Result struct {
 // ReplaceCatalog makes doc the one catalog document of the knowledge base.
 //
 // Protocol (Coze has no atomic replace): list the documents; if one with the
-// same name is already processed, skip the upload; if one is still
-// processing (an earlier attempt timed out), wait for it; otherwise create
-// the document. Once Coze reports it processed, delete every other document
-// whose name has Config.DocumentPrefix — never anything else in the dataset.
-// If processing fails, delete the new document, keep the old ones and return
-// a retryable error wrapping ErrProcessingFailed. Cleanup also runs on a
-// skip, so a retry after a failed delete converges.
+// same name is already processed, skip the upload (the name carries the
+// content hash, so this compares with what the knowledge base holds); if
+// one is still processing (an earlier attempt timed out), wait for it;
+// otherwise create the document. If processing fails, delete the new
+// document, keep the old ones and return a retryable error wrapping
+// ErrProcessingFailed.
+//
+// Once the document is processed, list AGAIN and keep only the newest
+// processed catalog document (by create time, then id): every older or
+// failed document with Config.DocumentPrefix is deleted (never anything
+// without it), documents newer than that one and still processing are left
+// to the process that uploads them. Two owners that replace at the same time (a
+// revoked owner that has not noticed yet) therefore agree on one survivor
+// whatever the interleaving; the one whose document lost gets ErrSuperseded.
+// The first listing could not do this: another owner's upload is not in it.
+// Cleanup also runs on a skip, so a retry after a failed delete converges.
 func (c *Client) ReplaceCatalog(ctx context.Context, doc CatalogDocument) (Result, error) {
 	c.replaceMu.Lock()
 	defer c.replaceMu.Unlock()
@@ -110,20 +126,48 @@ func (c *Client) ReplaceCatalog(ctx context.Context, doc CatalogDocument) (Resul
 		}
 	}
 
-	// Every other catalog document goes: older catalogs, failed or
-	// duplicate uploads. Nothing without the prefix is ever touched.
+	return c.keepNewest(ctx, res, doc, len(doc.Content), start)
+}
+
+// keepNewest lists the dataset after res.DocumentID was processed and
+// deletes every catalog document older than the newest processed one.
+func (c *Client) keepNewest(ctx context.Context, res Result, doc CatalogDocument, size int, start time.Time) (Result, error) {
+	docs, err := c.ListDocuments(ctx)
+	if err != nil {
+		return res, fmt.Errorf("replace catalog: new document %s is processed, listing for cleanup: %w", res.DocumentID, err)
+	}
+	var live *Document
+	ours := false
+	for i, d := range docs {
+		if !strings.HasPrefix(d.Name, c.cfg.DocumentPrefix) {
+			continue
+		}
+		ours = ours || d.ID == res.DocumentID
+		if d.Status == StatusDone && (live == nil || d.newer(*live)) {
+			live = &docs[i]
+		}
+	}
+	if !ours || live == nil {
+		return Result{}, pipeline.Retryable(fmt.Errorf("%w: document %s was removed by another catalog sync", ErrSuperseded, res.DocumentID), 0)
+	}
 	var stale []string
 	for _, d := range docs {
-		if d.ID != res.DocumentID && strings.HasPrefix(d.Name, c.cfg.DocumentPrefix) {
+		if d.ID != live.ID && strings.HasPrefix(d.Name, c.cfg.DocumentPrefix) && (!d.newer(*live) || d.Status == StatusFailed) {
 			stale = append(stale, d.ID)
 		}
 	}
 	if err := c.deleteDocuments(ctx, stale); err != nil {
-		return res, fmt.Errorf("replace catalog: new document %s is live, removing %d old ones: %w", res.DocumentID, len(stale), err)
+		return res, fmt.Errorf("replace catalog: document %s is live, removing %d old ones: %w", live.ID, len(stale), err)
+	}
+	if live.ID != res.DocumentID && sameName(live.Name, doc.Name) {
+		res.DocumentID = live.ID // a duplicate upload of the same content
+	}
+	if live.ID != res.DocumentID {
+		return Result{}, pipeline.Retryable(fmt.Errorf("%w: %s is live, %s (ours) removed", ErrSuperseded, live.Name, res.DocumentID), 0)
 	}
 	res.Deleted = stale
 	c.log.Info("coze catalog replaced", "document_id", res.DocumentID, "name", doc.Name, "skipped", res.Skipped,
-		"bytes", len(doc.Content), "deleted", len(stale), "duration", c.now().Sub(start))
+		"bytes", size, "deleted", len(stale), "duration", c.now().Sub(start))
 	return res, nil
 }
 

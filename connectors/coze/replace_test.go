@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,4 +247,87 @@ func TestReplaceCatalogPagesAndBatches(t *testing.T) {
 		t.Errorf("%d delete calls, want 2 (batches of 100)", got)
 	}
 	noViolations(t, fake)
+}
+
+// TestReplaceCatalogTwoOwners: two processes replace the catalog at the same
+// time (a revoked owner that has not noticed yet, and the new one), in
+// several interleavings. Exactly one catalog document survives, it is one of
+// the two and its owner reports it, the FAQ is untouched, and no error is
+// permanent (a superseded owner retries and compares with the live one).
+func TestReplaceCatalogTwoOwners(t *testing.T) {
+	for _, polls := range [][2]int{{0, 0}, {1, 6}, {6, 1}, {3, 3}} {
+		t.Run(fmt.Sprintf("polls %d-%d", polls[0], polls[1]), func(t *testing.T) {
+			fake := cozetest.Start(t, token, dataset)
+			fake.Seed("faq.txt", []byte("keep"), cozetest.StatusDone)
+			fake.Seed("shopstream-catalog-0000000000000000.txt", []byte("old"), cozetest.StatusDone)
+			short := func(cfg *coze.Config) { cfg.ProcessTimeout = 300 * time.Millisecond }
+			owners := []*coze.Client{newClient(t, fake, short), newClient(t, fake, short)}
+			type outcome struct {
+				res coze.Result
+				err error
+			}
+			out := make([]outcome, 2)
+			var wg sync.WaitGroup
+			for i, c := range owners {
+				doc := c.NewCatalogDocument(fmt.Appendf(nil, "catalog of owner %d\n", i))
+				wg.Go(func() {
+					fake.SetProcessPolls(polls[i])
+					res, err := c.ReplaceCatalog(t.Context(), doc)
+					out[i] = outcome{res, err}
+				})
+			}
+			wg.Wait()
+
+			var catalogs []cozetest.Document
+			for _, d := range fake.Documents() {
+				if strings.HasPrefix(d.Name, "shopstream-catalog-") {
+					catalogs = append(catalogs, d)
+				}
+			}
+			if len(catalogs) != 1 || string(catalogs[0].Content) == "old" {
+				t.Fatalf("catalog documents left: %v (results %+v), want exactly one new one", names(catalogs), out)
+			}
+			if n := len(fake.Documents()); n != 2 {
+				t.Errorf("%d documents left, want the catalog and the FAQ", n)
+			}
+			// An owner may report success and be superseded afterwards by
+			// the other one, which then reports the live document: the
+			// later document wins, and only one is ever left.
+			live := false
+			for i, o := range out {
+				switch {
+				case o.err == nil && o.res.DocumentID == catalogs[0].ID:
+					live = true
+				case o.err != nil && pipeline.IsPermanent(o.err):
+					t.Errorf("owner %d: permanent %v", i, o.err)
+				}
+			}
+			if !live {
+				t.Errorf("no owner reports the live document %s: %+v", catalogs[0].ID, out)
+			}
+			noViolations(t, fake)
+		})
+	}
+}
+
+// A later sync of the losing owner converges: it sees the live document,
+// whose content differs from its own, and uploads again; the result is
+// again exactly one document.
+func TestReplaceCatalogAfterSupersededConverges(t *testing.T) {
+	fake := cozetest.Start(t, token, dataset)
+	a, b := newClient(t, fake), newClient(t, fake)
+	if _, err := a.ReplaceCatalog(t.Context(), a.NewCatalogDocument([]byte("a\n"))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.ReplaceCatalog(t.Context(), b.NewCatalogDocument([]byte("b\n")))
+	if err != nil || len(res.Deleted) != 1 {
+		t.Fatalf("b: %+v %v", res, err)
+	}
+	again, err := a.ReplaceCatalog(t.Context(), a.NewCatalogDocument([]byte("a\n")))
+	if err != nil || again.Skipped {
+		t.Fatalf("a again: %+v %v, want a fresh upload (the live document is b's)", again, err)
+	}
+	if docs := fake.Documents(); len(docs) != 1 || string(docs[0].Content) != "a\n" {
+		t.Fatalf("docs = %v", names(docs))
+	}
 }

@@ -2,9 +2,12 @@ package localfile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -48,7 +51,9 @@ func NewCatalogFile(path string, now func() time.Time) *CatalogFile {
 func (f *CatalogFile) Path() string { return f.path }
 
 // PublishCatalog makes doc the current catalog file. It skips the write
-// (Skipped) when the .json already names doc's hash and the CSV is there.
+// (Skipped) only when the CSV on disk hashes to doc's hash and the .json
+// names it: the decision is taken on what the file holds, so a CSV edited or
+// removed by hand is rewritten.
 // The DocumentID is the CSV's path. Errors are file system errors, which a
 // retry may well fix (a full disk), so they are left unclassified.
 func (f *CatalogFile) PublishCatalog(ctx context.Context, doc pipeline.CatalogDocument) (pipeline.CatalogPublishResult, error) {
@@ -58,11 +63,9 @@ func (f *CatalogFile) PublishCatalog(ctx context.Context, doc pipeline.CatalogDo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	res := pipeline.CatalogPublishResult{DocumentID: f.path}
-	if meta, err := f.current(); err == nil && meta.Hash == doc.Hash {
-		if _, err := os.Stat(f.path); err == nil {
-			res.Skipped = true
-			return res, nil
-		}
+	if meta, err := f.current(); err == nil && meta.Hash == doc.Hash && fileHash(f.path) == doc.Hash {
+		res.Skipped = true
+		return res, nil
 	}
 	if err := writeFileAtomic(f.path, doc.Content, 0o644); err != nil {
 		return res, fmt.Errorf("write catalog %s: %w", f.path, err)
@@ -77,6 +80,21 @@ func (f *CatalogFile) PublishCatalog(ctx context.Context, doc pipeline.CatalogDo
 		return res, fmt.Errorf("write catalog description %s.json: %w", f.path, err)
 	}
 	return res, nil
+}
+
+// fileHash is the hex SHA-256 of the file at path, or "" if it cannot be
+// read.
+func fileHash(path string) string {
+	fh, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Current returns the description of the catalog file as last published,

@@ -41,6 +41,8 @@ func TestCatalogFilePublish(t *testing.T) {
 		{"back to an old hash writes again", []pipeline.CatalogDocument{v1, v2, v1}, nil, []bool{false, false, false}},
 		{"missing csv is rewritten despite the json", []pipeline.CatalogDocument{v1, v1},
 			func(t *testing.T, path string) { must(t, os.Remove(path)) }, []bool{false, false}},
+		{"edited csv is rewritten despite the json", []pipeline.CatalogDocument{v1, v1},
+			func(t *testing.T, path string) { must(t, os.WriteFile(path, []byte("id,name\r\n"), 0o644)) }, []bool{false, false}},
 		{"damaged json means rewrite", []pipeline.CatalogDocument{v1, v1},
 			func(t *testing.T, path string) { must(t, os.WriteFile(path+".json", []byte("{"), 0o644)) }, []bool{false, false}},
 	}

@@ -35,16 +35,24 @@ import (
 // production deployment should set EVERSHOP_API_URL and read the catalog from
 // the admin API instead.
 //
-// The latest record by offset wins, as it does after compaction, so a
-// product's state is the same before and after the cleaner ran. An older
-// event that reaches Apply after a newer one (it went through a retry tier)
-// therefore overwrites it until the product's next event.
+// The state never goes backwards. Each value carries its version
+// (pipeline.ProductVersion: updated_at, then received-at) and a delete is a
+// "deleted" value with its version rather than a bare tombstone, so that the
+// version outlives it. Apply refuses to write a version older than the one
+// the topic holds (see versions.go: compaction keeps the last record of a
+// key, so the check must come before the write), and Products keeps the
+// newest version of each key rather than the last record: an old product
+// event replayed from the DLQ or late from a retry tier changes nothing.
 type State struct {
 	cl      *kgo.Client
 	readCfg kafka.Config
 	topic   string
 	log     *slog.Logger
 	timeout time.Duration
+	// source is the topic whose partitions are aligned with the state's
+	// (schemas.TopicProduct): OnRevoked reacts to it.
+	source string
+	vers   versions
 }
 
 // NewState builds the state over topic. cl is a shared producing
@@ -59,7 +67,7 @@ func NewState(cl *kgo.Client, readCfg kafka.Config, topic string, logger *slog.L
 	if timeout <= 0 {
 		timeout = kafka.DefaultConfig().PublishTimeout
 	}
-	return &State{cl: cl, readCfg: readCfg, topic: topic, log: logger.With("component", "catalog-state", "topic", topic), timeout: timeout}
+	return &State{cl: cl, readCfg: readCfg, topic: topic, log: logger.With("component", "catalog-state", "topic", topic), timeout: timeout, source: schemas.TopicProduct}
 }
 
 // stateProduct is the value's JSON. It has its own field names, apart from
@@ -76,6 +84,14 @@ type stateProduct struct {
 	Status      string `json:"status,omitempty"`
 	URL         string `json:"url,omitempty"`
 	Description string `json:"description,omitempty"`
+	// The version of this state (RFC 3339), and whether it is a delete.
+	UpdatedAt  string `json:"updated_at,omitempty"`
+	ReceivedAt string `json:"received_at,omitempty"`
+	Deleted    bool   `json:"deleted,omitempty"`
+}
+
+func (sp *stateProduct) setVersion(v pipeline.ProductVersion) {
+	sp.UpdatedAt, sp.ReceivedAt = kafka.FormatTime(v.UpdatedAt), kafka.FormatTime(v.ReceivedAt)
 }
 
 func toState(p pipeline.Product) stateProduct {
@@ -103,17 +119,15 @@ func (s *State) Apply(ctx context.Context, ev pipeline.Event) error {
 			{Key: schemas.HeaderReceivedAt, Value: []byte(kafka.FormatTime(ev.ReceivedAt))},
 		},
 	}
+	version := pipeline.ProductEventVersion(ev)
+	var sp stateProduct
 	switch ev.Type {
 	case pipeline.ProductCreated, pipeline.ProductUpdated:
 		p, err := pipeline.ParseProductEvent(ev.Data)
 		if err != nil {
 			return fmt.Errorf("catalog state: event %s: %w", ev.ID, err)
 		}
-		value, err := json.Marshal(toState(p))
-		if err != nil {
-			return pipeline.Permanentf("catalog state: encode product %s: %w", p.ID, err)
-		}
-		rec.Key, rec.Value = []byte(p.ID), value
+		sp = toState(p)
 	case pipeline.ProductDeleted:
 		// A delete may carry no more than the id; the record key is the
 		// fallback, derived by the ingress with the same rule.
@@ -124,21 +138,41 @@ func (s *State) Apply(ctx context.Context, ev pipeline.Event) error {
 		if id == "" {
 			return pipeline.Permanentf("catalog state: event %s: deleted product has no id: %w", ev.ID, err)
 		}
-		rec.Key = []byte(id) // nil Value: a tombstone, which compaction turns into "no such key"
+		// Not a bare tombstone: the delete's version must outlive it, or
+		// an older update replayed later would bring the product back.
+		sp = stateProduct{ID: id, Deleted: true}
 	default:
 		return pipeline.Permanentf("catalog state: event %s: %q is not a product event", ev.ID, ev.Type)
 	}
+	sp.setVersion(version)
+	value, err := json.Marshal(sp)
+	if err != nil {
+		return pipeline.Permanentf("catalog state: encode product %s: %w", sp.ID, err)
+	}
+	rec.Key, rec.Value = []byte(sp.ID), value
+
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	unlock, ok, cur, err := s.admit(ctx, sp.ID, version)
+	if err != nil {
+		return fmt.Errorf("%w: catalog state: %w", kafka.ErrUnavailable, err)
+	}
+	defer unlock()
+	if !ok {
+		s.log.Info("older product event left out of the catalog state", "product", sp.ID, "event", ev.ID,
+			"updated_at", version.UpdatedAt, "state_updated_at", cur.UpdatedAt)
+		return nil
+	}
 	if err := s.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return fmt.Errorf("%w: catalog state: write product %s to %s: %w", kafka.ErrUnavailable, rec.Key, s.topic, err)
 	}
+	s.written(sp.ID, version)
 	return nil
 }
 
 // Products reads the whole topic, from the start up to the end offsets
-// observed when it is called, keeps the latest value of each key (a
-// tombstone removes it), and calls fn for each product in CompareProductIDs
+// observed when it is called, keeps the newest version of each key (a
+// delete or a tombstone removes it), and calls fn for each product in CompareProductIDs
 // order, so that the same state always renders the same CSV and hash.
 //
 // Products written after the call began are left for the next sync (their
@@ -152,7 +186,7 @@ func (s *State) Products(ctx context.Context, fn func(pipeline.Product) error) e
 		return err
 	}
 	defer cl.Close()
-	latest := make(map[string]string) // product id → packProduct
+	latest := make(map[string]stateEntry)
 	var scratch []byte
 	records := 0
 	err = consume.ReadSnapshot(ctx, cl, s.topic, nil, func(r *kgo.Record) error {
@@ -166,10 +200,15 @@ func (s *State) Products(ctx context.Context, fn func(pipeline.Product) error) e
 	if err != nil {
 		return fmt.Errorf("catalog state: %w", err)
 	}
+	for id, e := range latest {
+		if e.deleted {
+			delete(latest, id)
+		}
+	}
 	ids := slices.SortedFunc(maps.Keys(latest), CompareProductIDs)
 	s.log.Debug("catalog state read", "records", records, "products", len(ids), "duration", time.Since(start))
 	for _, id := range ids {
-		p := unpackProduct(id, latest[id])
+		p := unpackProduct(id, latest[id].packed)
 		delete(latest, id) // let the text go while the CSV grows
 		if err := fn(p); err != nil {
 			return err
@@ -178,25 +217,45 @@ func (s *State) Products(ctx context.Context, fn func(pipeline.Product) error) e
 	return nil
 }
 
-// foldRecord applies one record to latest: a tombstone removes the key, a
-// value replaces it. A value that does not decode removes the key too, as
-// it will be all that is left of the product once the topic is compacted.
-func foldRecord(latest map[string]string, r *kgo.Record, scratch []byte) ([]byte, error) {
+// stateEntry is the newest state of one product while the topic is folded.
+type stateEntry struct {
+	packed  string // packProduct; empty when deleted
+	version pipeline.ProductVersion
+	deleted bool
+}
+
+// foldRecord applies one record to latest unless latest holds a newer
+// version of the key: a delete (or a bare tombstone, as older versions
+// wrote) marks it deleted, a value replaces it. An equal version is the
+// later record of the same event, which replaces it as compaction would. A
+// record without a version (written by an older shopstream, or a value that
+// does not decode) applies by offset, as compaction will apply it; a value
+// that does not decode deletes the key, as it will be all that is left of
+// the product once the topic is compacted.
+func foldRecord(latest map[string]stateEntry, r *kgo.Record, scratch []byte) ([]byte, error) {
 	key := string(r.Key)
 	if key == "" {
 		return scratch, errors.New("record without a product id as key")
 	}
+	v, versioned := recordVersion(r)
+	if cur, ok := latest[key]; ok && versioned && !v.Supersedes(cur.version) {
+		return scratch, nil
+	}
 	if r.Value == nil {
-		delete(latest, key)
+		latest[key] = stateEntry{version: v, deleted: true}
 		return scratch, nil
 	}
 	var sp stateProduct
 	if err := json.Unmarshal(r.Value, &sp); err != nil {
-		delete(latest, key)
+		latest[key] = stateEntry{version: v, deleted: true}
 		return scratch, fmt.Errorf("product %s: %w", key, err)
 	}
+	if sp.Deleted {
+		latest[key] = stateEntry{version: v, deleted: true}
+		return scratch, nil
+	}
 	scratch = packProduct(scratch[:0], sp.product())
-	latest[key] = string(scratch)
+	latest[key] = stateEntry{packed: string(scratch), version: v}
 	return scratch, nil
 }
 

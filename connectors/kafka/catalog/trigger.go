@@ -2,15 +2,13 @@ package catalog
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
@@ -23,217 +21,167 @@ type Syncer interface {
 	Sync(ctx context.Context) (pipeline.CatalogSyncResult, error)
 }
 
-// TriggerConfig configures the group's one debouncer.
-type TriggerConfig struct {
-	Group          string
-	Quiet, MaxWait time.Duration
-	// PermanentAttempts is how many times a sync failing with a permanent
-	// error is tried before its covered events are dead-lettered (the retry
-	// tiers' count). Transient failures are an outage: retried with backoff
-	// for as long as it lasts, never dead-lettered.
-	PermanentAttempts int
-	SessionTimeout    time.Duration
+// DeadLetterer writes an event to the DLQ (kafka.Forwarder does).
+type DeadLetterer interface {
+	DeadLetter(ctx context.Context, d pipeline.Delivery, cause error) error
 }
 
-// Trigger owns the catalog sync for the whole consumer group. It
-// consumes the single-partition sync topic, so exactly one member of the
-// group holds the marks at a time, coalesces them with the debouncer, and
-// commits them only once the knowledge base accepted the regenerated
-// catalog: a crash in between means the sync runs again, never that a
-// change is skipped.
+// TriggerConfig configures the catalog trigger.
+type TriggerConfig struct {
+	// Group is the trigger's consumer group (schemas.GroupCatalog) and
+	// SyncTopic the topic of marks (schemas.TopicCatalogSync).
+	Group     string
+	SyncTopic string
+	// Processors is the processor group whose progress on ProductTopics
+	// gates a window (schemas.GroupProcessor, schemas.TopicProduct).
+	Processors    string
+	ProductTopics []string
+	// Quiet and MaxWait shape the window (pipeline.DebounceWindow).
+	Quiet, MaxWait time.Duration
+	// SyncTimeout bounds one regeneration (15 min): a sync that cannot
+	// finish fails and is retried instead of holding its marks for ever.
+	SyncTimeout    time.Duration
+	SessionTimeout time.Duration
+	// BeforeCommit runs before every commit (flush the outcome writer).
+	BeforeCommit func(ctx context.Context) error
+	// Now is the clock of the windows; nil means time.Now.
+	Now func() time.Time
+}
+
+// Trigger runs the catalog sync for the whole group. It consumes the sync
+// topic (one partition: one owner at a time) with the runtime's deferred
+// policy and keeps one owner per assigned partition, which coalesces the
+// marks with a pipeline.Debouncer and marks them for commit only once a
+// regeneration that covers them was accepted by the knowledge base.
+//
+// Ownership is fenced by the runtime: a revoked partition's worker stops,
+// its Marker refuses further marks, and OnRevoked cancels the owner's
+// in-flight sync and waits for it before the rebalance completes, so the
+// next owner (which re-reads every mark past the committed offset) never
+// overlaps with it.
+//
+// An owner holds no marks in memory: a window is a few times and counters,
+// the range of offsets taken is two numbers, and when a sync succeeds (or is
+// given up) the covered marks are read again from the sync topic by offset
+// to record their outcomes. A long knowledge-base outage costs no memory.
 type Trigger struct {
 	cfg     TriggerConfig
+	kcfg    kafka.Config
 	cons    *consume.Consumer
 	syncer  Syncer
-	fwd     *kafka.Forwarder
+	dlq     DeadLetterer
 	rec     pipeline.OutcomeRecorder
 	log     *slog.Logger
-	deb     *pipeline.Debouncer
 	metrics *catalogMetrics
+	lag     *kafka.LagMonitor
+	adm     *kadm.Client
 
-	mu       sync.Mutex
-	pending  []pendingMark
-	failures int
+	mu     sync.Mutex
+	owners map[int32]*owner
 }
 
-// pendingMark is a mark taken but not yet covered by a sync, with the
-// Marker of the partition worker that took it.
-type pendingMark struct {
-	r *kgo.Record
-	m consume.Marker
-}
-
-// NewTrigger builds the trigger and its consumer: the runtime's deferred
-// policy, since a mark is committed only once a sync covered it.
-func NewTrigger(kcfg kafka.Config, cfg TriggerConfig, syncer Syncer, fwd *kafka.Forwarder, rec pipeline.OutcomeRecorder, log *slog.Logger, reg prometheus.Registerer) (*Trigger, error) {
+// NewTrigger builds the trigger and its consumer.
+func NewTrigger(kcfg kafka.Config, cfg TriggerConfig, syncer Syncer, dlq DeadLetterer, rec pipeline.OutcomeRecorder, log *slog.Logger, reg prometheus.Registerer) (*Trigger, error) {
+	if cfg.Group == "" {
+		cfg.Group = schemas.GroupCatalog
+	}
+	if cfg.SyncTopic == "" {
+		cfg.SyncTopic = schemas.TopicCatalogSync
+	}
+	if cfg.Processors == "" {
+		cfg.Processors = schemas.GroupProcessor
+	}
+	if len(cfg.ProductTopics) == 0 {
+		cfg.ProductTopics = []string{schemas.TopicProduct}
+	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = 15 * time.Minute
+	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
-	t := &Trigger{cfg: cfg, syncer: syncer, fwd: fwd, rec: rec, log: log.With("component", "catalog-sync"), metrics: newCatalogMetrics(reg)}
-	t.deb = pipeline.NewDebouncer(cfg.Quiet, cfg.MaxWait, t.sync)
-	t.deb.OnError = func(err error, attempt int) {
-		t.log.Warn("catalog sync failed; retrying", "attempt", attempt, "error", err)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Trigger{cfg: cfg, kcfg: kcfg, syncer: syncer, dlq: dlq, rec: rec, log: log.With("component", "catalog-sync"),
+		metrics: newCatalogMetrics(reg), owners: map[int32]*owner{}}
 	cons, err := consume.New(kcfg, consume.Config{
-		Group: cfg.Group, Topics: []string{schemas.TopicCatalogSync}, Role: "catalog-sync",
+		Group: cfg.Group, Topics: []string{cfg.SyncTopic}, Role: "catalog-sync",
 		SessionTimeout: cfg.SessionTimeout,
 		HandleDeferred: t.take,
-		// The runtime stopped the partition's worker and fenced its
-		// Marker; the marks it took are re-read by the next owner.
-		OnRevoked: func(context.Context, string, int32) { t.dropPending() },
+		OnRevoked:      t.revoked,
+		BeforeCommit:   cfg.BeforeCommit,
 	}, log, reg)
 	if err != nil {
 		return nil, err
 	}
 	t.cons = cons
+	t.adm = kadm.NewClient(cons.Client())
+	t.lag = kafka.NewLagMonitor(t.adm, map[string][]string{cfg.Processors: cfg.ProductTopics}, time.Minute, log, nil)
 	return t, nil
 }
 
-// Run consumes marks and runs the debouncer until ctx ends.
+// Run consumes marks until ctx ends; owners stop with their partitions.
 func (t *Trigger) Run(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return t.deb.Run(gctx) })
-	g.Go(func() error { return t.cons.Run(gctx) })
-	return g.Wait()
+	return t.cons.Run(ctx)
 }
 
-// take holds a mark until a sync covers it.
-func (t *Trigger) take(_ context.Context, r *kgo.Record, m consume.Marker) error {
+// revoked stops the partition's owner and waits for its sync to end, before
+// the rebalance lets the next owner start.
+func (t *Trigger) revoked(_ context.Context, _ string, partition int32) {
 	t.mu.Lock()
-	t.pending = append(t.pending, pendingMark{r, m})
+	o := t.owners[partition]
+	delete(t.owners, partition)
 	t.mu.Unlock()
-	t.deb.Mark()
+	if o != nil {
+		o.stop()
+	}
+}
+
+// take hands a mark to its partition's owner, starting the owner at the
+// partition's first mark. ctx is the partition worker's: the runtime cancels
+// it when the partition is revoked or lost, which stops the owner. (The
+// owner is not started in an OnAssigned hook: the runtime pauses a
+// partition while its hook runs, and a paused partition is fetched again
+// only after the fetch in flight returns, up to 5 s later.)
+func (t *Trigger) take(ctx context.Context, r *kgo.Record, m consume.Marker) error {
+	t.mu.Lock()
+	o := t.owners[r.Partition]
+	if o == nil || o.ctx.Err() != nil { // first mark, or a worker that replaced a stopped one
+		o = newOwner(ctx, t, r.Partition)
+		t.owners[r.Partition] = o
+		go o.run()
+	}
+	t.mu.Unlock()
+	o.take(r, m)
 	return nil
 }
 
-func (t *Trigger) dropPending() {
-	t.mu.Lock()
-	t.pending = nil
-	t.failures = 0
-	t.mu.Unlock()
-}
-
-// sync is the debouncer's action: one regeneration covering every mark
-// received so far.
-func (t *Trigger) sync(ctx context.Context, _ int) error {
-	t.mu.Lock()
-	covered := append([]pendingMark(nil), t.pending...)
-	failures := t.failures
-	t.mu.Unlock()
-	if len(covered) == 0 {
-		return nil // the partition moved to another member meanwhile
-	}
-	start := time.Now()
-	// A sync that cannot finish (the broker or the knowledge base hangs)
-	// must fail and be retried, not hold the marks forever.
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
-	defer cancel()
-	res, err := t.syncer.Sync(sctx)
-	t.metrics.duration.Observe(time.Since(start).Seconds())
+// readMarks reads offsets [from, to) of a sync topic partition with a
+// short-lived client outside the group.
+func (t *Trigger) readMarks(ctx context.Context, partition int32, from, to int64, fn func(*kgo.Record) error) error {
+	cl, err := kafka.NewClient(t.kcfg, "catalog-marks-reader", t.log, nil)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t.metrics.syncs.WithLabelValues("failed").Inc()
-		if !pipeline.IsPermanent(err) {
-			return err
-		}
-		t.mu.Lock()
-		t.failures++
-		failures = t.failures
-		t.mu.Unlock()
-		if failures <= t.cfg.PermanentAttempts {
-			return err
-		}
-		return t.finish(ctx, covered, failures, pipeline.StatusDead, err, start)
+		return err
 	}
-	result := "uploaded"
-	if res.Skipped {
-		result = "unchanged"
-	}
-	t.metrics.syncs.WithLabelValues(result).Inc()
-	t.metrics.coalesced.Observe(float64(len(covered)))
-	t.log.Info("catalog synced", "rows", res.Rows, "hash", res.Hash, "uploaded", res.Uploaded,
-		"unchanged", res.Skipped, "events_coalesced", len(covered), "duration_ms", time.Since(start).Milliseconds())
-	return t.finish(ctx, covered, failures, pipeline.StatusCompleted, nil, start)
+	defer cl.Close()
+	s := consume.Snapshot{Topic: t.cfg.SyncTopic, Spans: map[int32]consume.Span{partition: {Start: from, End: to}}}
+	return s.Read(ctx, cl, fn)
 }
 
-// finish records the covered events' outcome, dead-letters them if the sync
-// gave up, and marks and commits them.
-// failures is the count of failed attempts before this one.
-func (t *Trigger) finish(ctx context.Context, covered []pendingMark, failures int, status pipeline.Status, cause error, start time.Time) error {
-	now := time.Now()
-	for _, pm := range covered {
-		d, _ := kafka.DeliveryFromRecord(pm.r)
-		d.Attempt = 1 + failures
-		if status == pipeline.StatusDead {
-			if err := t.fwd.DeadLetter(ctx, d, fmt.Errorf("catalog sync: %w", cause)); err != nil {
-				return err
-			}
-		}
-		out := pipeline.Outcome{
-			EventID: d.Event.ID, EventType: d.Event.Type, EntityID: d.Event.EntityID, Status: status,
-			Attempt: d.Attempt, ReceivedAt: d.Event.ReceivedAt, ProcessedAt: now,
-			ProcessingMs: float64(now.Sub(start).Microseconds()) / 1000,
-			Topic:        d.Origin.Topic, Partition: d.Origin.Partition, Offset: d.Origin.Offset,
-		}
-		if cause != nil {
-			out.Error = cause.Error()
-		}
-		if t.rec != nil {
-			t.rec.Record(out)
-		}
+// outcomeOf is the outcome of one covered event.
+func outcomeOf(d pipeline.Delivery, status pipeline.Status, cause error, start, end time.Time) pipeline.Outcome {
+	out := pipeline.Outcome{
+		EventID: d.Event.ID, EventType: d.Event.Type, EntityID: d.Event.EntityID, Status: status,
+		Attempt: d.Attempt, ReceivedAt: d.Event.ReceivedAt, ProcessedAt: end,
+		ProcessingMs: float64(end.Sub(start).Microseconds()) / 1000,
+		Topic:        d.Topic, Partition: d.Partition, Offset: d.Offset,
 	}
-	t.mu.Lock()
-	if len(t.pending) >= len(covered) && t.pending[len(covered)-1].r == covered[len(covered)-1].r {
-		t.pending = t.pending[len(covered):]
+	if cause != nil {
+		out.Error = cause.Error()
 	}
-	t.failures = 0
-	t.mu.Unlock()
-	// A Marker of a revoked partition refuses: the new owner re-reads
-	// those marks from the committed offset and syncs again.
-	for _, pm := range covered {
-		pm.m.Mark(pm.r)
-	}
-	if f, ok := t.rec.(interface{ Flush(context.Context) error }); ok {
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = f.Flush(fctx) // best effort: the marks are committed regardless
-		cancel()
-	}
-	if err := covered[0].m.Commit(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		t.log.Warn("commit after sync failed; a later commit covers it", "error", err)
-	}
-	return nil
-}
-
-type catalogMetrics struct {
-	syncs     *prometheus.CounterVec
-	coalesced prometheus.Histogram
-	duration  prometheus.Histogram
-}
-
-func newCatalogMetrics(reg prometheus.Registerer) *catalogMetrics {
-	m := &catalogMetrics{
-		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shopstream_catalog_syncs_total",
-			Help: "Catalog regenerations by result: uploaded, unchanged (same hash, not uploaded), failed.",
-		}, []string{"result"}),
-		coalesced: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "shopstream_catalog_sync_events_coalesced",
-			Help:    "Product events covered by one catalog regeneration.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
-		}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "shopstream_catalog_sync_duration_seconds",
-			Help:    "Time to regenerate and publish the catalog.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12),
-		}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.syncs, m.coalesced, m.duration)
-	}
-	for _, r := range []string{"uploaded", "unchanged", "failed"} {
-		m.syncs.WithLabelValues(r)
-	}
-	return m
+	return out
 }

@@ -78,8 +78,7 @@ func TestTriggerCommitsMarksOnlyAfterASync(t *testing.T) {
 	syncer.down.Store(true)
 	rec := &recorded{}
 	fwd := kafka.NewForwarder(prod, []time.Duration{time.Second}, nil, nil)
-	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second,
-		PermanentAttempts: 1}, syncer, fwd, rec, log, prometheus.NewRegistry())
+	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, fwd, rec, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
