@@ -120,6 +120,10 @@ type RowError struct {
 func (e *RowError) Error() string { return e.Reason + ": " + e.Err.Error() }
 func (e *RowError) Unwrap() error { return e.Err }
 
+// QuarantineReason is Reason, for callers that must not import this
+// package (the analytics sink declares the one-method interface it needs).
+func (e *RowError) QuarantineReason() string { return e.Reason }
+
 // Classify wraps err from operation op in the pipeline's error classes, so
 // the analytics sink can tell "ClickHouse is away (or not set up), keep the
 // batch and try again" (pipeline.RetryableError) from "these rows can never

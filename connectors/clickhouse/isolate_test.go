@@ -188,8 +188,9 @@ func TestWriteOutcomesIsolatesPoisonedRows(t *testing.T) {
 		t.Fatalf("rejected rows %v, want [%d %d]: %v", got, serverBad, clientBad, rejected)
 	}
 	for i, want := range map[int]string{serverBad: "function_throw_if_value_is_non_zero", clientBad: "value_out_of_range"} {
-		if !pipeline.IsPermanent(rejected[i]) || Reason(rejected[i]) != want {
-			t.Errorf("row %d: %v (reason %q), want permanent %s", i, rejected[i], Reason(rejected[i]), want)
+		var row *RowError
+		if !pipeline.IsPermanent(rejected[i]) || !errors.As(rejected[i], &row) || row.QuarantineReason() != want {
+			t.Errorf("row %d: %v (reason %q), want a permanent RowError %s", i, rejected[i], Reason(rejected[i]), want)
 		}
 	}
 	if n := count(t, s, "SELECT count() FROM webhook_events FINAL"); n != 498 {

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,12 +23,20 @@ var maxDateTime = time.Unix(1<<32-1, 0)
 // WriteOutcomes writes outcomes to webhook_events and never lets a bad row
 // hold the others back: rows ClickHouse refuses for good are found by
 // bisecting the batch (Isolate) and returned in rejected, keyed by index,
-// and every other row is written. err is set, and rejected nil, only when
-// the batch must be retried as a whole (ClickHouse away or not set up, see
-// Classify) or ctx ended; rows written before then are written again by the
-// retry and collapse in the table.
+// each as a *RowError whose Reason labels it, and every other row is
+// written. err is set, and rejected nil, only when the batch must be
+// retried as a whole (ClickHouse away or not set up, see Classify) or ctx
+// ended; rows written before then are written again by the retry and
+// collapse in the table.
 func (s *Store) WriteOutcomes(ctx context.Context, outcomes []pipeline.Outcome) (rejected map[int]error, err error) {
-	return Isolate(ctx, outcomes, s.InsertOutcomes)
+	rejected, err = Isolate(ctx, outcomes, s.InsertOutcomes)
+	for i, e := range rejected {
+		var row *RowError
+		if !errors.As(e, &row) {
+			rejected[i] = &RowError{Reason: Reason(e), Err: e}
+		}
+	}
+	return rejected, err
 }
 
 // InsertOutcomes writes outcomes to webhook_events as one batch (one
