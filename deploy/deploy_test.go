@@ -76,6 +76,7 @@ var exposed = map[string]metricKind{
 	"shopstream_analytics_insert_failures_total": counter,
 	"shopstream_analytics_batch_seconds":         histogram,
 	"shopstream_analytics_rows_invalid_total":    counter,
+	"shopstream_sink_quarantined_total":          counter, // {reason}
 	// connectors/kafka: outcome writer ({role})
 	"shopstream_outcomes_dropped_total": counter,
 	"shopstream_outcomes_written_total": counter,
@@ -347,6 +348,7 @@ func TestAlertRules(t *testing.T) {
 		{"ShopstreamCatalogSyncFailing", "", []string{`shopstream_catalog_syncs_total{result="failed"}`}},
 		{"ShopstreamSinkBehind", "10m", []string{`group="shopstream-sink"`, `topic="evershop.events"`, "> 1000"}},
 		{"ShopstreamSinkInsertFailing", "", []string{"shopstream_analytics_insert_failures_total"}},
+		{"ShopstreamSinkQuarantining", "", []string{"shopstream_sink_quarantined_total", "by (reason)", "> 0"}},
 		{"ShopstreamIngressUnavailable", "", []string{`shopstream_webhooks_received_total{outcome="unavailable"}`}},
 		{"ShopstreamOutcomesDropped", "", []string{"shopstream_outcomes_dropped_total"}},
 		{"ShopstreamTargetDown", "", []string{"up{", "== 0"}},
@@ -452,6 +454,18 @@ var alertCases = []alertCase{
 	{"sink insert failures", map[string]string{
 		`shopstream_analytics_insert_failures_total{job="shopstream-sink"}`: "0+1x30",
 	}, []alertEval{{"15m", "ShopstreamSinkInsertFailing", []map[string]string{{"severity": "warning"}}}}},
+	{"a quarantined outcome fires SinkQuarantining per reason, then clears", map[string]string{
+		`shopstream_sink_quarantined_total{job="shopstream-sink",instance="sink:9102",reason="type_mismatch"}`: "0x5 1x30",
+		`shopstream_sink_quarantined_total{job="shopstream-sink",instance="sink:9102",reason="undecodable"}`:   "0x35",
+	}, []alertEval{
+		{"5m", "ShopstreamSinkQuarantining", nil},
+		{"8m", "ShopstreamSinkQuarantining", []map[string]string{{"severity": "warning", "reason": "type_mismatch"}}},
+		{"30m", "ShopstreamSinkQuarantining", nil}, // nothing new for 10 minutes
+	}},
+	{"quarantine does not count as insert failures", map[string]string{
+		`shopstream_sink_quarantined_total{job="shopstream-sink",reason="value_out_of_range"}`: "0+1x30",
+		`shopstream_analytics_insert_failures_total{job="shopstream-sink"}`:                    "0x30",
+	}, []alertEval{{"15m", "ShopstreamSinkInsertFailing", nil}}},
 	{"catalog syncs failing with no success", map[string]string{
 		`shopstream_catalog_syncs_total{job="shopstream-process",result="failed"}`:    "0+1x30",
 		`shopstream_catalog_syncs_total{job="shopstream-process",result="uploaded"}`:  "0x30",

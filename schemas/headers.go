@@ -21,4 +21,9 @@ const (
 	HeaderDueAt = "shopstream-due-at"
 	// HeaderReplayedAt marks a record that `shopstream replay` put back.
 	HeaderReplayedAt = "shopstream-replayed-at"
+
+	// HeaderErrorReason is set on quarantined analytics records
+	// (TopicEventsDLQ): a short snake_case label of why (type_mismatch,
+	// undecodable, ...), the reason label of shopstream_sink_quarantined_total.
+	HeaderErrorReason = "shopstream-error-reason"
 )

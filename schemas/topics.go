@@ -18,8 +18,16 @@ const (
 	TopicDLQ = "evershop.dlq"
 
 	// TopicEvents carries one outcome record per attempt, keyed by event id,
-	// for the analytics sink.
+	// for the analytics sink. It keeps at least EventsRetention.
 	TopicEvents = "evershop.events"
+
+	// TopicEventsDLQ is the analytics sink's quarantine: records of
+	// TopicEvents that ClickHouse refused for good or that are no outcome
+	// at all, byte for byte with their key, plus HeaderError,
+	// HeaderErrorReason and the original topic, partition and offset
+	// headers. Nothing reads it automatically; an operator inspects it and,
+	// once the cause is fixed, copies records back to TopicEvents.
+	TopicEventsDLQ = "shopstream.events.dlq"
 
 	// TopicCatalogState is a compacted topic keyed by product id holding the
 	// latest known state of each product (tombstone on delete). It is the
@@ -35,6 +43,10 @@ const (
 	// retryTopicPrefix names the retry tier topics: evershop.retry.2s, ...
 	retryTopicPrefix = "evershop.retry."
 )
+
+// EventsRetention is the least time TopicEvents keeps records: a sink fault
+// fixed within it loses no analytics row.
+const EventsRetention = 7 * 24 * time.Hour
 
 // SourceTopics are the topics the ingress writes to.
 var SourceTopics = []string{TopicProduct, TopicOrder, TopicCustomer}

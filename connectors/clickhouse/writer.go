@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,15 +16,45 @@ import (
 const insertOutcomes = "INSERT INTO webhook_events (event_id, event_type, entity_id, status, attempt, error, " +
 	"received_at, received_at_ms, processed_at, processed_at_ms, processing_ms, topic, `partition`, `offset`, ingested_at)"
 
+// maxDateTime is the last second a DateTime column holds (a UInt32 count of
+// seconds since 1970): later instants would silently wrap around.
+var maxDateTime = time.Unix(1<<32-1, 0)
+
+// WriteOutcomes writes outcomes to webhook_events and never lets a bad row
+// hold the others back: rows ClickHouse refuses for good are found by
+// bisecting the batch (Isolate) and returned in rejected, keyed by index,
+// each as a *RowError whose Reason labels it, and every other row is
+// written. err is set, and rejected nil, only when the batch must be
+// retried as a whole (ClickHouse away or not set up, see Classify) or ctx
+// ended; rows written before then are written again by the retry and
+// collapse in the table.
+func (s *Store) WriteOutcomes(ctx context.Context, outcomes []pipeline.Outcome) (rejected map[int]error, err error) {
+	rejected, err = Isolate(ctx, outcomes, s.InsertOutcomes)
+	for i, e := range rejected {
+		var row *RowError
+		if !errors.As(e, &row) {
+			rejected[i] = &RowError{Reason: Reason(e), Err: e}
+		}
+	}
+	return rejected, err
+}
+
 // InsertOutcomes writes outcomes to webhook_events as one batch (one
 // INSERT, one part). Writing the same outcomes again is harmless: rows with
 // the same key collapse (see migrations/0001_webhook_events.sql), which is
 // what lets the at-least-once sink re-deliver a batch after a failure.
 // Errors are classified (see Classify); on error nothing is reported as
-// written and the whole batch should be retried.
+// written and the whole batch should be retried, or, when the error is
+// permanent, split (WriteOutcomes). A row whose values its columns cannot
+// hold fails the batch with a permanent RowError before anything is sent.
 func (s *Store) InsertOutcomes(ctx context.Context, outcomes []pipeline.Outcome) error {
 	if len(outcomes) == 0 {
 		return nil
+	}
+	for i, o := range outcomes {
+		if err := checkOutcome(o); err != nil {
+			return Classify(fmt.Sprintf("row %d (event %s)", i, o.EventID), err)
+		}
 	}
 	n := len(outcomes)
 	var (
@@ -79,4 +110,19 @@ func splitTime(t time.Time) (time.Time, int64) {
 	}
 	ms := t.UnixMilli()
 	return time.UnixMilli(ms).UTC(), ms
+}
+
+// checkOutcome refuses values that a column would store wrongly rather than
+// reject: a time after 2106 wraps around in DateTime.
+func checkOutcome(o pipeline.Outcome) error {
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"received_at", o.ReceivedAt}, {"processed_at", o.ProcessedAt}} {
+		if t.at.After(maxDateTime) {
+			return &RowError{Reason: "value_out_of_range", Err: fmt.Errorf("%s %s is after the last DateTime (%s)",
+				t.name, t.at.UTC().Format(time.RFC3339), maxDateTime.UTC().Format(time.RFC3339))}
+		}
+	}
+	return nil
 }

@@ -55,16 +55,20 @@ func TestInsertOutcomesRoundTrip(t *testing.T) {
 	}
 }
 
-// TestInsertErrorsAreClassified uses the real server for the two cases the
-// sink must tell apart: ClickHouse away (retry) and a schema it cannot
-// write to (permanent).
+// TestInsertErrorsAreClassified uses the real server for the three cases
+// the sink must tell apart: ClickHouse away (retry), a schema it cannot
+// write to (retry, slowly, until someone migrates) and a row it refuses
+// (permanent: isolate and quarantine it).
 func TestInsertErrorsAreClassified(t *testing.T) {
 	batch := event("e", "order.created", time.Now(), 1, true)
-	t.Run("schema missing is permanent", func(t *testing.T) {
+	t.Run("schema missing holds the batch", func(t *testing.T) {
 		s := newTestStore(t) // not migrated: no webhook_events
 		err := s.InsertOutcomes(t.Context(), batch)
-		if !pipeline.IsPermanent(err) {
-			t.Fatalf("insert without table = %v, want permanent", err)
+		if after, ok := pipeline.RetryAfter(err); !ok || after != schemaRetryAfter || pipeline.IsPermanent(err) {
+			t.Fatalf("insert without table = %v, want retryable after %s", err, schemaRetryAfter)
+		}
+		if got := Reason(err); got != "unknown_table" {
+			t.Errorf("Reason = %q, want unknown_table", got)
 		}
 	})
 	t.Run("server gone is retryable", func(t *testing.T) {
@@ -90,31 +94,55 @@ func TestInsertErrorsAreClassified(t *testing.T) {
 			t.Fatalf("Open on a closed port = %v, want retryable", err)
 		}
 	})
+	t.Run("a row the server refuses is permanent", func(t *testing.T) {
+		s := poisonedStore(t)
+		bad := batch[0]
+		bad.EventID = poisonID
+		err := s.InsertOutcomes(t.Context(), append(batch, bad))
+		if !pipeline.IsPermanent(err) {
+			t.Fatalf("insert with a poisoned row = %v, want permanent", err)
+		}
+		if got := Reason(err); got != "function_throw_if_value_is_non_zero" {
+			t.Errorf("Reason = %q, want function_throw_if_value_is_non_zero", got)
+		}
+	})
 }
 
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		err  error
-		want string // "retryable", "permanent" or "plain"
+		name   string
+		err    error
+		want   string // "retryable", "held" (retryable after schemaRetryAfter), "permanent" or "plain"
+		reason string
 	}{
-		{"unknown table", &ch.Exception{Code: 60, Message: "Table x doesn't exist"}, "permanent"},
-		{"no such column", &ch.Exception{Code: 16, Message: "No such column"}, "permanent"},
-		{"type mismatch", fmt.Errorf("send: %w", &ch.Exception{Code: 53}), "permanent"},
-		{"too many parts", &ch.Exception{Code: 252}, "retryable"},
-		{"memory limit", &ch.Exception{Code: 241}, "retryable"},
-		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "retryable"},
-		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), "retryable"},
-		{"deadline", context.DeadlineExceeded, "retryable"},
-		{"pool timeout", ch.ErrAcquireConnTimeout, "retryable"},
-		{"bad value", ch.ErrBatchInvalid, "permanent"},
-		{"cancelled", fmt.Errorf("x: %w", context.Canceled), "plain"},
+		{"unknown table", &ch.Exception{Code: 60, Message: "Table x doesn't exist"}, "held", "unknown_table"},
+		{"no such column", &ch.Exception{Code: 16, Message: "No such column"}, "held", "no_such_column_in_table"},
+		{"wrong password", &ch.Exception{Code: 516}, "held", "authentication_failed"},
+		{"readonly user", &ch.Exception{Code: 164}, "held", "readonly"},
+		{"type mismatch", fmt.Errorf("send: %w", &ch.Exception{Code: 53}), "permanent", "type_mismatch"},
+		{"cannot parse", &ch.Exception{Code: 6}, "permanent", "cannot_parse_text"},
+		{"string too large", &ch.Exception{Code: 131}, "permanent", "too_large_string_size"},
+		{"unnamed code", &ch.Exception{Code: 4242}, "permanent", "clickhouse_4242"},
+		{"too many partitions in one block", &ch.Exception{Code: 252, Message: "Too many partitions for single INSERT block (more than 100)."}, "permanent", "too_many_parts"},
+		{"too many parts", &ch.Exception{Code: 252, Message: "Too many parts (300). Merges are processing significantly slower than inserts."}, "retryable", "too_many_parts"},
+		{"memory limit", &ch.Exception{Code: 241}, "retryable", "memory_limit_exceeded"},
+		{"disk full", &ch.Exception{Code: 243}, "retryable", "not_enough_space"},
+		{"timeout", &ch.Exception{Code: 159}, "retryable", "timeout_exceeded"},
+		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "retryable", "rejected"},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), "retryable", "rejected"},
+		{"deadline", context.DeadlineExceeded, "retryable", "rejected"},
+		{"pool timeout", ch.ErrAcquireConnTimeout, "retryable", "rejected"},
+		{"bad value", ch.ErrBatchInvalid, "permanent", "rejected"},
+		{"row check", &RowError{Reason: "value_out_of_range", Err: errors.New("too late")}, "permanent", "value_out_of_range"},
+		{"cancelled", fmt.Errorf("x: %w", context.Canceled), "plain", "rejected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Classify("op", tc.err)
 			var re *pipeline.RetryableError
 			got := "plain"
 			switch {
+			case errors.As(err, &re) && re.After == schemaRetryAfter:
+				got = "held"
 			case errors.As(err, &re):
 				got = "retryable"
 			case pipeline.IsPermanent(err):
@@ -125,6 +153,9 @@ func TestClassify(t *testing.T) {
 			}
 			if !errors.Is(err, tc.err) {
 				t.Errorf("Classify lost the cause: %v", err)
+			}
+			if r := Reason(err); r != tc.reason {
+				t.Errorf("Reason(%v) = %q, want %q", err, r, tc.reason)
 			}
 		})
 	}
