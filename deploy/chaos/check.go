@@ -125,9 +125,18 @@ func (c clickhouse) query(ctx context.Context, q string) ([][]string, error) {
 // and status.
 type outcomes map[string]map[string]int
 
-func (c clickhouse) outcomes(ctx context.Context, prefix string) (outcomes, error) {
-	rows, err := c.query(ctx, fmt.Sprintf(
-		"SELECT event_id, status, count() FROM webhook_events FINAL WHERE startsWith(event_id, '%s') GROUP BY event_id, status", prefix))
+func (c clickhouse) outcomes(ctx context.Context, prefix string, events []*event) (outcomes, error) {
+	var extra []string
+	for _, e := range events {
+		for _, a := range e.aliases {
+			extra = append(extra, "'"+a+"'")
+		}
+	}
+	where := fmt.Sprintf("startsWith(event_id, '%s')", prefix)
+	if len(extra) > 0 {
+		where += " OR event_id IN (" + strings.Join(extra, ",") + ")"
+	}
+	rows, err := c.query(ctx, "SELECT event_id, status, count() FROM webhook_events FINAL WHERE "+where+" GROUP BY event_id, status")
 	if err != nil {
 		return nil, err
 	}
@@ -155,8 +164,11 @@ var effectStatuses = []string{"completed", "superseded", "skipped", "dead"}
 // one "received" row (two copies of one webhook in Kafka are two receipts)
 // and exactly one effect row over every attempt, topic and offset. A
 // missing effect is a lost analytics row; two are one event counted twice.
-func (o outcomes) check(id string) (missing, twice bool) {
-	st := o[id]
+//
+// The counts are summed over the event's aliases: a captured request
+// re-posted with a fresh unsigned id is the same event.
+func (o outcomes) check(e *event) (missing, twice bool) {
+	st := o.of(e)
 	effects := 0
 	for _, s := range effectStatuses {
 		effects += st[s]
@@ -164,11 +176,35 @@ func (o outcomes) check(id string) (missing, twice bool) {
 	return st["received"] == 0 || effects == 0, effects > 1
 }
 
-func (o outcomes) terminal(id string) bool {
+func (o outcomes) terminal(e *event) bool {
+	st := o.of(e)
 	for _, s := range append(effectStatuses, "duplicate") {
-		if o[id][s] > 0 {
+		if st[s] > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+func (o outcomes) rows() int {
+	n := 0
+	for _, st := range o {
+		for _, c := range st {
+			n += c
+		}
+	}
+	return n
+}
+
+func (o outcomes) of(e *event) map[string]int {
+	if len(e.aliases) == 0 {
+		return o[e.id]
+	}
+	sum := map[string]int{}
+	for _, id := range append([]string{e.id}, e.aliases...) {
+		for st, n := range o[id] {
+			sum[st] += n
+		}
+	}
+	return sum
 }

@@ -160,10 +160,15 @@ func reply(w http.ResponseWriter, status int, v any) {
 }
 
 // delivered reports whether a message with this key was stored.
-func (ib *inbox) delivered(key string) bool {
+func (ib *inbox) delivered(e *event) bool {
 	ib.mu.Lock()
 	defer ib.mu.Unlock()
-	return ib.keys[key] > 0
+	for _, k := range append([]string{e.id}, e.aliases...) {
+		if ib.keys[k] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // inboxStats is what the inbox saw for one scenario's events.
@@ -189,12 +194,18 @@ func (ib *inbox) stats(events []*event) inboxStats {
 	var st inboxStats
 	orders := map[string]bool{}
 	for _, e := range events {
-		n := ib.keys[e.id]
-		st.posts += n
-		if n > 1 {
-			st.dupPosts += n - 1
+		n, stored := 0, 0
+		for _, k := range append([]string{e.id}, e.aliases...) {
+			n += ib.keys[k]
+			if ib.keys[k] > 0 {
+				stored++
+			}
 		}
-		if n > 0 {
+		st.posts += n
+		if n > stored {
+			st.dupPosts += n - stored
+		}
+		if stored > 0 {
 			st.delivered++
 		}
 		if e.kind == "order" {

@@ -14,6 +14,11 @@ import (
 	"github.com/shopstream/shopstream/schemas"
 )
 
+// quietFor is how long a system with zero lag and no new outcome rows is
+// watched before what is missing is declared lost (the sink flushes within
+// a second or two; the catalog debounce waits at most 30 s).
+const quietFor = 35 * time.Second
+
 // result is one table row.
 type result struct {
 	name                            string
@@ -48,6 +53,8 @@ func (s *system) run(ctx context.Context, tag string, idx int, sc scenario, shor
 		return r
 	}
 	s.send.resetLog()
+	s.send.captured = ld.captured
+	defer func() { s.send.captured = false }()
 	s.sup.resetPeaks()
 
 	// Entity ids unique per run and scenario, so the order ledger and the
@@ -63,6 +70,11 @@ func (s *system) run(ctx context.Context, tag string, idx int, sc scenario, shor
 		for _, e := range round {
 			e.scenario = sc.name
 			s.reg.add(e)
+			if ld.captured && e.typ == "order.created" {
+				for _, k := range []string{e.id + "~2", e.id + "~3", pipeline.BodyEventID(e.body)} {
+					s.reg.alias(k, e)
+				}
+			}
 			events = append(events, e)
 		}
 	}
@@ -103,26 +115,51 @@ func (s *system) run(ctx context.Context, tag string, idx int, sc scenario, shor
 	// Settled: every group has zero lag, every accepted event has a
 	// terminal outcome in ClickHouse, and the catalog holds the newest
 	// accepted version of every product.
-	var outs outcomes
+	//
+	// Quiet: no group lags and the scenario's outcome rows have not changed
+	// for quietFor — nothing is in flight any more, so what is still
+	// missing will not come (an outcome row the system lost). The wait
+	// ends there instead of at the timeout, and the scenario fails.
+	var (
+		outs      outcomes
+		lastRows  = -1
+		lastMove  = time.Now()
+		quietEnd  bool
+		remaining int
+	)
 	err = waitFor(ctx, sc.drainTimeout, time.Second, func() (bool, error) {
 		zero, _, err := lagZero(ctx, s.adm)
 		if err != nil || !zero {
+			lastMove = time.Now()
 			return false, err
 		}
-		if outs, err = s.ch.outcomes(ctx, prefix); err != nil {
+		if outs, err = s.ch.outcomes(ctx, prefix, events); err != nil {
 			return false, err
 		}
+		if rows := outs.rows(); rows != lastRows {
+			lastRows, lastMove = rows, time.Now()
+		}
+		remaining = 0
 		for _, e := range events {
-			if e.isAccepted() && !outs.terminal(e.id) {
-				return false, nil
+			if e.isAccepted() && !outs.terminal(e) {
+				remaining++
 			}
 		}
-		return len(s.catalogMissing(events)) == 0, nil
+		if remaining == 0 && len(s.catalogMissing(events)) == 0 {
+			return true, nil
+		}
+		quietEnd = time.Since(lastMove) > quietFor
+		return quietEnd, nil
 	})
 	r.drain = time.Since(quiet)
-	r.drained = err == nil
-	if err != nil {
+	r.drained = err == nil && !quietEnd
+	switch {
+	case err != nil:
 		r.failf("did not settle: %v", err)
+	case quietEnd:
+		r.drain -= quietFor
+		r.failf("went quiet (zero lag, no new outcome for %s) with %d accepted events without a terminal outcome, %d products missing from the catalog",
+			quietFor, remaining, len(s.catalogMissing(events)))
 	}
 	if sc.after != nil {
 		if err := sc.after(ctx, s, r); err != nil {
@@ -178,11 +215,11 @@ func (s *system) count(ctx context.Context, r *result, events []*event, prefix s
 		}
 		switch e.kind {
 		case "order":
-			if !s.inbox.delivered(e.id) && topDelivered[e.entity] < e.rank {
+			if !s.inbox.delivered(e) && topDelivered[e.entity] < e.rank {
 				r.lost++
 			}
 		case "customer":
-			if !s.inbox.delivered(e.id) {
+			if !s.inbox.delivered(e) {
 				r.lost++
 			}
 		}
@@ -195,7 +232,7 @@ func (s *system) count(ctx context.Context, r *result, events []*event, prefix s
 	}
 	r.dlq = n
 
-	outs, err := s.ch.outcomes(ctx, prefix)
+	outs, err := s.ch.outcomes(ctx, prefix, events)
 	if err != nil {
 		r.failf("%v", err)
 	}
@@ -203,7 +240,7 @@ func (s *system) count(ctx context.Context, r *result, events []*event, prefix s
 		if !e.isAccepted() {
 			continue
 		}
-		missing, twice := outs.check(e.id)
+		missing, twice := outs.check(e)
 		if missing {
 			r.chMissing++
 		}
@@ -312,8 +349,8 @@ func replayOldProduct(ctx context.Context, s *system, r *result) error {
 	// Settle: the replayed event has its outcome and no group lags; then
 	// give the debounced catalog a chance to upload (it may rightly not).
 	err = waitFor(ctx, time.Minute, time.Second, func() (bool, error) {
-		outs, err := s.ch.outcomes(ctx, id)
-		if err != nil || !outs.terminal(id) {
+		outs, err := s.ch.outcomes(ctx, id, nil)
+		if err != nil || !outs.terminal(&event{id: id}) {
 			return false, err
 		}
 		zero, _, err := lagZero(ctx, s.adm)

@@ -11,6 +11,7 @@ type load struct {
 	orders, customers, products int
 	perSecond                   float64
 	single                      bool // one order.updated only (the "single event" case)
+	captured                    bool // order.created re-posted as a captured request (sender.captured)
 }
 
 // scenario is one row of the table: traffic, a fault, and extra checks.
@@ -165,6 +166,12 @@ var scenarios = []scenario{
 			return sleepCtx(ctx, pick(short, 60*time.Second, 30*time.Second))
 		},
 		cleanup: func(s *system) { s.inbox.setDown(false) },
+	},
+	{
+		name:   "captured re-post",
+		proves: "re-posting a captured signed order.created with fresh unsigned id headers gets 200 and no second message",
+		full:   load{orders: 300, customers: 0, products: 0, perSecond: 100, captured: true},
+		short:  load{orders: 60, perSecond: 60, captured: true}, drainTimeout: 2 * time.Minute,
 	},
 	{
 		name:   "ClickHouse down 30s",

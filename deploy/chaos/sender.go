@@ -22,8 +22,9 @@ import (
 type event struct {
 	id, kind, typ, entity string
 	scenario              string
-	rank                  int  // order: step index by updated_at (0 = created); product: version
-	message               bool // the customer should get a message for it
+	aliases               []string // other ids the pipeline may give it (see resendCaptured)
+	rank                  int      // order: step index by updated_at (0 = created); product: version
+	message               bool     // the customer should get a message for it
 	body                  []byte
 
 	mu       sync.Mutex
@@ -135,6 +136,9 @@ type sender struct {
 	client  *http.Client
 	workers int
 	giveUp  time.Duration
+	// captured: order.created goes out as a captured x-evershop-signature
+	// request posted three times (see captured).
+	captured bool
 
 	mu       sync.Mutex
 	attempts []attempt
@@ -158,6 +162,10 @@ func (s *sender) run(ctx context.Context, rounds [][]*event, perSecond float64) 
 			go func() {
 				defer wg.Done()
 				for e := range ch {
+					if s.captured && e.typ == "order.created" {
+						s.resendCaptured(ctx, e)
+						continue
+					}
 					s.post(ctx, e)
 				}
 			}()
@@ -209,15 +217,59 @@ func (s *sender) post(ctx context.Context, e *event) {
 }
 
 func (s *sender) once(ctx context.Context, e *event) (int, time.Duration, error) {
+	return s.do(ctx, e, func(h http.Header, now time.Time) {
+		h.Set(pipeline.HeaderWebhookID, e.id)
+		h.Set(pipeline.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+		h.Set(pipeline.HeaderWebhookSignature, pipeline.SignStandard(s.secret, e.id, now, e.body))
+	})
+}
+
+// captured are the re-posts of a captured x-evershop-signature request
+// (issue 8, item 4): the same signed bytes with a fresh unsigned
+// x-evershop-webhook-id, and once more with an added unsigned webhook-id.
+// Each must get 200 and none may produce a second message.
+var captured = []func(e *event, h http.Header){
+	func(e *event, h http.Header) { h.Set(pipeline.HeaderEverShopWebhookID, e.id) },
+	func(e *event, h http.Header) { h.Set(pipeline.HeaderEverShopWebhookID, e.id+"~2") },
+	func(e *event, h http.Header) {
+		h.Set(pipeline.HeaderEverShopWebhookID, e.id+"~3")
+		h.Set(pipeline.HeaderWebhookID, e.id+"~3")
+	},
+}
+
+// resendCaptured posts e with x-evershop-signature in every captured form.
+// The aliases are every id the ingress could derive (the headers today,
+// SHA-256 of the body after issue 8), so the inbox and ClickHouse checks
+// find the event under whichever one it got.
+func (s *sender) resendCaptured(ctx context.Context, e *event) {
+	e.aliases = []string{e.id + "~2", e.id + "~3", pipeline.BodyEventID(e.body)}
+	for _, variant := range captured {
+		status, _, err := s.do(ctx, e, func(h http.Header, _ time.Time) {
+			h.Set(pipeline.HeaderEverShopSignature, pipeline.SignEverShop(s.secret, e.body))
+			variant(e, h)
+		})
+		e.mu.Lock()
+		e.attempts++
+		if err == nil && status/100 == 2 {
+			e.accepted = true
+		}
+		e.mu.Unlock()
+		if err != nil || status/100 != 2 {
+			s.mu.Lock()
+			s.rejected = append(s.rejected, fmt.Sprintf("%s (captured re-post): HTTP %d %v", e.id, status, err))
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *sender) do(ctx context.Context, e *event, sign func(h http.Header, now time.Time)) (int, time.Duration, error) {
 	now := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/webhooks/evershop/"+e.kind, bytes.NewReader(e.body))
 	if err != nil {
 		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(pipeline.HeaderWebhookID, e.id)
-	req.Header.Set(pipeline.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(pipeline.HeaderWebhookSignature, pipeline.SignStandard(s.secret, e.id, now, e.body))
+	sign(req.Header, now)
 	resp, err := s.client.Do(req)
 	a := attempt{start: now, end: time.Now()}
 	if err == nil {
@@ -259,3 +311,10 @@ func (s *sender) resetLog() {
 }
 
 var errTimeout = errors.New("timed out")
+
+// alias makes id another name of e for the inbox's lookups.
+func (r *registry) alias(id string, e *event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[id] = e
+}
