@@ -114,10 +114,13 @@ var scenarios = []scenario{
 			if err := s.kafka(ctx, "start"); err != nil {
 				return err
 			}
-			var ok200, slow, answered int
+			var ok200, slow, answered, unavailable int
 			for _, a := range s.send.attemptsBetween(from, to) {
 				if a.status != 0 {
 					answered++
+				}
+				if a.status == 503 {
+					unavailable++
 				}
 				if a.status/100 == 2 {
 					ok200++
@@ -126,9 +129,12 @@ var scenarios = []scenario{
 					slow++
 				}
 			}
-			r.notef("broker down: %d answers, %d were 2xx, %d took >6s", answered, ok200, slow)
+			r.notef("broker down: %d answers, %d were 503, %d were 2xx, %d took >6s", answered, unavailable, ok200, slow)
 			if ok200 > 0 {
 				r.failf("%d requests got 200 while the broker was down", ok200)
+			}
+			if other := answered - unavailable - ok200; other > 0 {
+				r.failf("%d requests got an answer other than 503 while the broker was down", other)
 			}
 			if slow > 0 {
 				r.failf("%d requests took longer than 5 s (+1 s slack) while the broker was down", slow)
