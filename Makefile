@@ -74,3 +74,12 @@ clean:
 
 # make e2e: a real EverShop with the webhook bridge extension, end to end.
 include deploy/e2e/e2e.mk
+
+# make chaos: the real system (1 serve, 3 process, 1 sink, Kafka, ClickHouse) under kill -9,
+# broker/inbox/ClickHouse outages and Retry-After; one table row per scenario (deploy/chaos/README.md).
+.PHONY: chaos chaos-short
+chaos:
+	$(GO) run ./deploy/chaos $(CHAOS_FLAGS)
+
+chaos-short: ## the CI version: fewer events, shorter outages
+	$(GO) run ./deploy/chaos -short $(CHAOS_FLAGS)

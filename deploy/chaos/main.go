@@ -1,0 +1,130 @@
+// Command chaos runs the real shopstream system — 1 serve, 3 process, 1
+// sink, the local Kafka and ClickHouse — under the faults issue 8 names and
+// prints one table row per scenario. It exits non-zero when any scenario
+// breaks a delivery guarantee, and says which and why.
+//
+//	go run ./deploy/chaos            # make chaos: the full suite
+//	go run ./deploy/chaos -short     # make chaos-short: fewer events, shorter outages (CI)
+//
+// It owns the chaos port block (Kafka 19500/19501, ClickHouse 19510/19511,
+// its own servers 19520-19599) and a private data dir (var/chaos, or
+// $SHOPSTREAM_VAR). Everything listens on 127.0.0.1.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	short := flag.Bool("short", false, "fewer events and shorter outages (CI)")
+	reuse := flag.Bool("reuse-infra", false, "use the Kafka and ClickHouse already running on the chaos ports; do not start or stop them")
+	only := flag.String("only", "", "run only scenarios whose name contains one of these (comma-separated)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	repo, err := os.Getwd()
+	if err != nil {
+		fail(err)
+	}
+	if _, err := os.Stat(repo + "/cmd/shopstream"); err != nil {
+		fail(fmt.Errorf("run from the repository root (go run ./deploy/chaos): %w", err))
+	}
+	sys, err := up(ctx, repo, *reuse)
+	if err != nil {
+		sys.down()
+		fail(err)
+	}
+	defer sys.down()
+	tag := randText(4)
+	var results []*result
+	for i, sc := range scenarios {
+		if *only != "" && !matchesAny(sc.name, *only) {
+			continue
+		}
+		logf("scenario %d: %s", i+1, sc.name)
+		r := sys.run(ctx, tag, i+1, sc, *short)
+		results = append(results, r)
+		printRow(os.Stderr, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Println()
+	printTable(os.Stdout, results)
+	failed := 0
+	for _, r := range results {
+		if !r.pass() {
+			failed++
+		}
+	}
+	fmt.Println()
+	for _, r := range results {
+		for _, n := range r.notes {
+			fmt.Printf("note  %-26s %s\n", r.name+":", n)
+		}
+		for _, f := range r.failures {
+			fmt.Printf("FAIL  %-26s %s\n", r.name+":", f)
+		}
+	}
+	if failed > 0 {
+		fmt.Printf("\n%d of %d scenarios failed\n", failed, len(results))
+		sys.down()
+		os.Exit(1)
+	}
+	fmt.Printf("\nall %d scenarios passed\n", len(results))
+}
+
+func matchesAny(name, list string) bool {
+	for _, w := range strings.Split(list, ",") {
+		if w = strings.TrimSpace(w); w != "" && strings.Contains(strings.ToLower(name), strings.ToLower(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+const header = "scenario\tsent\taccepted\tdelivered\tlost\tdup posts\tdup msgs\tout-of-order\tDLQ\tCH missing/twice\tdrain\tpeak RSS\tresult"
+
+func row(r *result) string {
+	drain := r.drain.Round(100 * time.Millisecond).String()
+	if !r.drained {
+		drain = ">" + drain
+	}
+	verdict := "PASS"
+	if !r.pass() {
+		verdict = "FAIL"
+	}
+	return fmt.Sprintf("%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%.0f MB\t%s",
+		r.name, r.sent, r.accepted, r.delivered, r.lost, r.dupPosts, r.dupMessages, r.outOrder, r.dlq,
+		r.chMissing, r.chTwice, drain, r.peakMB, verdict)
+}
+
+func printRow(w io.Writer, r *result) {
+	fmt.Fprintf(w, "[%s] chaos: %s\n", time.Now().UTC().Format("15:04:05"), strings.ReplaceAll(row(r), "\t", " | "))
+}
+
+// printTable prints a Markdown table (it reads as text too).
+func printTable(w io.Writer, results []*result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	fmt.Fprintln(tw, "| "+strings.ReplaceAll(header, "\t", "\t| ")+"\t|")
+	fmt.Fprintln(tw, "|"+strings.Repeat("---\t|", strings.Count(header, "\t")+1))
+	for _, r := range results {
+		fmt.Fprintln(tw, "| "+strings.ReplaceAll(row(r), "\t", "\t| ")+"\t|")
+	}
+	tw.Flush()
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "chaos:", err)
+	os.Exit(2)
+}
