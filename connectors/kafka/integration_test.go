@@ -283,7 +283,7 @@ func TestEnsureTopics(t *testing.T) {
 	wantNames := []string{
 		name(schemas.TopicProduct), name(schemas.TopicOrder), name(schemas.TopicCustomer),
 		name(schemas.RetryTopic(2 * time.Second)), name(schemas.RetryTopic(time.Minute)),
-		name(schemas.TopicDLQ), name(schemas.TopicEvents), name(schemas.TopicCatalogState), name(schemas.TopicCatalogSync),
+		name(schemas.TopicDLQ), name(schemas.TopicEvents), name(schemas.TopicEventsDLQ), name(schemas.TopicCatalogState), name(schemas.TopicCatalogSync),
 	}
 	if got := names(specs); !slices.Equal(got, wantNames) {
 		t.Fatalf("plan = %v\nwant %v", got, wantNames)
@@ -352,6 +352,7 @@ func TestEnsureTopics(t *testing.T) {
 	// cleanup policy by hand; the plan grows to 3 partitions.
 	drift := []struct{ topic, key, value string }{
 		{name(schemas.TopicDLQ), "retention.ms", "3600000"},
+		{name(schemas.TopicEvents), "retention.ms", "3600000"},
 		{name(schemas.TopicCatalogState), "cleanup.policy", "delete"},
 	}
 	adm := kafkatest.Admin(t)
@@ -392,7 +393,8 @@ func expectConfigs(t *testing.T, adm *kadm.Client, prefix string) {
 		schemas.TopicDLQ:                    {"retention.ms": "172800000", "min.insync.replicas": "1", "cleanup.policy": "delete"},
 		schemas.TopicCatalogState:           {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "min.insync.replicas": "1"},
 		schemas.TopicCatalogSync:            {"min.insync.replicas": "1"},
-		schemas.TopicEvents:                 {"min.insync.replicas": "1"},
+		schemas.TopicEvents:                 {"retention.ms": "604800000", "min.insync.replicas": "1"}, // 7 days
+		schemas.TopicEventsDLQ:              {"retention.ms": "172800000", "min.insync.replicas": "1"},
 	}
 	var topics []string
 	for base := range want {

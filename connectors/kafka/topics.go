@@ -62,7 +62,14 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 		// Dead letters wait for a person; keep them long.
 		TopicSpec{schemas.TopicDLQ, c.Partitions, c.Replication,
 			with(map[string]string{"retention.ms": strconv.FormatInt(c.DLQRetention.Milliseconds(), 10)})},
-		TopicSpec{schemas.TopicEvents, c.Partitions, c.Replication, with(nil)},
+		// Outcome records wait here while the sink or ClickHouse is down:
+		// a fault fixed within EventsRetention loses no analytics row.
+		TopicSpec{schemas.TopicEvents, c.Partitions, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(schemas.EventsRetention.Milliseconds(), 10)})},
+		// Outcome records the sink set aside (ClickHouse refused them, or
+		// they are no outcome): they wait for a person, like dead letters.
+		TopicSpec{schemas.TopicEventsDLQ, c.Partitions, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(c.DLQRetention.Milliseconds(), 10)})},
 		// Latest state per product id, tombstones on delete: a compacted
 		// topic is the catalog when no EverShop API is configured.
 		TopicSpec{schemas.TopicCatalogState, c.Partitions, c.Replication,
@@ -186,7 +193,38 @@ func verifyTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec, have int
 	if err != nil {
 		return "", fmt.Errorf("set configs of %s: %w", spec.Name, err)
 	}
+	if err := checkConfigs(ctx, adm, spec); err != nil {
+		return "", err
+	}
 	return action, nil
+}
+
+// checkConfigs reads spec's topic configs back: a broker that accepted
+// the change but holds another value (a policy, a read-only config) is an
+// error, so `shopstream topics` succeeding means, for example, that
+// evershop.events keeps its records for the planned retention.
+func checkConfigs(ctx context.Context, adm *kadm.Client, spec TopicSpec) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, spec.Name)
+	if err != nil {
+		return fmt.Errorf("describe configs of %s: %w", spec.Name, err)
+	}
+	rc, err := rcs.On(spec.Name, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return fmt.Errorf("describe configs of %s: %w", spec.Name, err)
+	}
+	for k, want := range spec.Configs {
+		i := slices.IndexFunc(rc.Configs, func(c kadm.Config) bool { return c.Key == k })
+		if i < 0 {
+			return fmt.Errorf("topic %s: config %s is not described", spec.Name, k)
+		}
+		if got := rc.Configs[i].MaybeValue(); got != want {
+			return fmt.Errorf("topic %s: %s is %q after setting %q", spec.Name, k, got, want)
+		}
+	}
+	return nil
 }
 
 // MissingTopics returns the topics of names that the cluster does not have.

@@ -71,10 +71,10 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
 		deadline := time.Now().Add(5 * time.Minute)
-		for testutil.ToFloat64(s.rows) < rows {
+		for testutil.ToFloat64(s.m.rows) < rows {
 			if time.Now().After(deadline) {
 				cancel()
-				b.Fatalf("only %v of %d rows written after 5 minutes", testutil.ToFloat64(s.rows), rows)
+				b.Fatalf("only %v of %d rows written after 5 minutes", testutil.ToFloat64(s.m.rows), rows)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -86,7 +86,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
-		if n := testutil.ToFloat64(s.fails); n > 0 {
+		if n := testutil.ToFloat64(s.m.fails); n > 0 {
 			b.Logf("iteration %d: %v failed inserts (retried)", i, n)
 		}
 		b.Logf("iteration %d: %d batches", i, batches)
@@ -283,9 +283,10 @@ type sinkBenchTimedStore struct {
 	firstRows   int
 }
 
-func (s *sinkBenchTimedStore) InsertOutcomes(ctx context.Context, rows []pipeline.Outcome) error {
-	if err := s.Store.InsertOutcomes(ctx, rows); err != nil {
-		return err
+func (s *sinkBenchTimedStore) WriteOutcomes(ctx context.Context, rows []pipeline.Outcome) (map[int]error, error) {
+	rejected, err := s.Store.WriteOutcomes(ctx, rows)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	s.mu.Lock()
@@ -295,7 +296,7 @@ func (s *sinkBenchTimedStore) InsertOutcomes(ctx context.Context, rows []pipelin
 	s.last = now
 	s.batches++
 	s.mu.Unlock()
-	return nil
+	return rejected, nil
 }
 
 func (s *sinkBenchTimedStore) span() (first, last time.Time, batches, firstRows int) {

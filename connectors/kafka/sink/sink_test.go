@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,33 +31,47 @@ import (
 // ClickHouse is covered by cmd/shopstream's TestIntegrationAnalytics* tests
 // and BenchmarkSinkThroughput.
 
-// sinkFakeStore is an OutcomeStore that records every InsertOutcomes call
-// (accepted or not) and lets a test fail calls.
+// sinkFakeStore is an OutcomeStore that records every WriteOutcomes call
+// (accepted or not), lets a test fail calls and refuses chosen rows.
 type sinkFakeStore struct {
 	mu       sync.Mutex
 	calls    [][]pipeline.Outcome // every call, in order
-	accepted [][]pipeline.Outcome // the calls that returned nil
+	accepted [][]pipeline.Outcome // the rows written by calls that returned no error
 	// fail, when set, decides a call's result from its number (0-based).
 	fail func(call int, rows []pipeline.Outcome) error
+	// reject, when set, refuses a row for good (the store's bisection,
+	// faked): a non-nil error leaves the row out and reports it.
+	reject func(o pipeline.Outcome) error
 }
 
-func (s *sinkFakeStore) InsertOutcomes(_ context.Context, rows []pipeline.Outcome) error {
+func (s *sinkFakeStore) WriteOutcomes(_ context.Context, rows []pipeline.Outcome) (map[int]error, error) {
 	// The sink reuses its batch slice; a store must not keep it.
 	rows = slices.Clone(rows)
 	s.mu.Lock()
 	call := len(s.calls)
 	s.calls = append(s.calls, rows)
-	fail := s.fail
+	fail, reject := s.fail, s.reject
 	s.mu.Unlock()
 	if fail != nil {
 		if err := fail(call, rows); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	rejected := map[int]error{}
+	written := make([]pipeline.Outcome, 0, len(rows))
+	for i, o := range rows {
+		if reject != nil {
+			if err := reject(o); err != nil {
+				rejected[i] = err
+				continue
+			}
+		}
+		written = append(written, o)
+	}
 	s.mu.Lock()
-	s.accepted = append(s.accepted, rows)
+	s.accepted = append(s.accepted, written)
 	s.mu.Unlock()
-	return nil
+	return rejected, nil
 }
 
 func (s *sinkFakeStore) snapshot() (calls, accepted [][]pipeline.Outcome) {
@@ -89,7 +104,7 @@ func (s *sinkFakeStore) acceptedRows() int {
 // three partitions.
 func sinkCluster(t *testing.T) (*kfake.Cluster, kafka.Config) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicEvents))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicEvents), kfake.SeedTopics(1, schemas.TopicEventsDLQ))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +295,7 @@ func TestSinkFlushesFullBatches(t *testing.T) {
 			t.Errorf("%s inserted %d times, want 1", id, seen[id])
 		}
 	}
-	if got := testutil.ToFloat64(s.rows); got != 25 {
+	if got := testutil.ToFloat64(s.m.rows); got != 25 {
 		t.Errorf("rows written = %v, want 25", got)
 	}
 }
@@ -355,10 +370,10 @@ func TestSinkRetriesTheSameBatchAndCommitsOnlyAfterSuccess(t *testing.T) {
 	if len(committedDuringFailures) != failures {
 		t.Errorf("observed %d failures, want %d", len(committedDuringFailures), failures)
 	}
-	if got := testutil.ToFloat64(s.fails); got != failures {
+	if got := testutil.ToFloat64(s.m.fails); got != failures {
 		t.Errorf("insert failures = %v, want %d", got, failures)
 	}
-	if got := testutil.ToFloat64(s.rows); got != float64(len(ids)) {
+	if got := testutil.ToFloat64(s.m.rows); got != float64(len(ids)) {
 		t.Errorf("rows written = %v, want %d", got, len(ids))
 	}
 	for id, n := range store.acceptedIDs() {
@@ -368,7 +383,40 @@ func TestSinkRetriesTheSameBatchAndCommitsOnlyAfterSuccess(t *testing.T) {
 	}
 }
 
-func TestSinkSkipsAndCountsInvalidRecords(t *testing.T) {
+// sinkRefusal is a store refusal that names its reason, like the
+// ClickHouse connector's RowError.
+type sinkRefusal struct{ reason string }
+
+func (e sinkRefusal) Error() string            { return "refused: " + e.reason }
+func (e sinkRefusal) QuarantineReason() string { return e.reason }
+
+// sinkQuarantined reads n records of the quarantine topic, or fails.
+func sinkQuarantined(t *testing.T, cfg kafka.Config, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kafka.NewClient(cfg, "sink-test-dlq-reader", slog.New(slog.DiscardHandler), nil,
+		kgo.ConsumeTopics(schemas.TopicEventsDLQ), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d quarantined records after 20s", len(recs), n)
+		}
+		recs = append(recs, fs.Records()...)
+	}
+	return recs
+}
+
+// TestSinkQuarantinesWhatTheStoreCannotHold: records that are no outcome
+// and rows the store refuses for good go to shopstream.events.dlq, byte for
+// byte with headers saying why; every other row is written once; every
+// record is committed past, so nothing stalls the partition.
+func TestSinkQuarantinesWhatTheStoreCannotHold(t *testing.T) {
 	_, kcfg := sinkCluster(t)
 	adm := sinkAdmin(t, kcfg)
 	valid := func(id string) []byte {
@@ -378,29 +426,132 @@ func TestSinkSkipsAndCountsInvalidRecords(t *testing.T) {
 		}
 		return b
 	}
-	sinkProduce(t, kcfg,
+	values := [][]byte{
 		valid("ok-a"),
 		[]byte("not json"),
 		valid("ok-b"),
 		[]byte(`{"event_type":"order.updated","status":"completed"}`), // no event id
+		valid("poison-1"),
 		[]byte(`null`),
 		[]byte(`{"event_id":"bad-attempt","attempt":"one"}`), // wrong type
 		valid("ok-c"),
-	)
-	store := &sinkFakeStore{}
-	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
+		valid("poison-2"),
+	}
+	sinkProduce(t, kcfg, values...)
+	store := &sinkFakeStore{reject: func(o pipeline.Outcome) error {
+		if strings.HasPrefix(o.EventID, "poison") {
+			return sinkRefusal{"type_mismatch"}
+		}
+		return nil
+	}}
+	failedAt := time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC)
+	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond, Now: func() time.Time { return failedAt }}, store)
 	sinkRun(t, s)
 
-	// Every record, the invalid ones included, is committed past: a bad
-	// record must not stall the sink.
-	sinkEventually(t, 20*time.Second, "all 7 records committed", func() bool { return sinkCommitted(t, adm, s.cfg.Group) == 7 })
+	sinkEventually(t, 20*time.Second, "all 9 records committed", func() bool { return sinkCommitted(t, adm, s.cfg.Group) == 9 })
 	got := store.acceptedIDs()
 	want := map[string]int{"ok-a": 1, "ok-b": 1, "ok-c": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("inserted %v, want %v", got, want)
+		t.Fatalf("written %v, want %v", got, want)
 	}
-	if n := testutil.ToFloat64(s.bad); n != 4 {
+	reasons := map[string]string{} // value -> reason
+	for _, r := range sinkQuarantined(t, kcfg, 6) {
+		v := string(r.Value)
+		reasons[v] = kafka.Header(r, schemas.HeaderErrorReason)
+		if !slices.ContainsFunc(values, func(b []byte) bool { return string(b) == v }) {
+			t.Errorf("quarantined a value that was not produced: %q", v)
+			continue
+		}
+		if kafka.Header(r, schemas.HeaderOriginalTopic) != schemas.TopicEvents || kafka.Header(r, schemas.HeaderOriginalOffset) == "" ||
+			kafka.Header(r, schemas.HeaderOriginalPartition) == "" || kafka.Header(r, schemas.HeaderError) == "" ||
+			kafka.Header(r, schemas.HeaderFailedAt) != kafka.FormatTime(failedAt) || !strings.HasPrefix(string(r.Key), "k-") {
+			t.Errorf("quarantined %q: key %q, headers %v", v, r.Key, r.Headers)
+		}
+	}
+	wantReasons := map[string]string{
+		"not json": "undecodable",
+		`{"event_type":"order.updated","status":"completed"}`: "missing_event_id",
+		"null": "missing_event_id",
+		`{"event_id":"bad-attempt","attempt":"one"}`: "undecodable",
+		string(values[4]): "type_mismatch",
+		string(values[8]): "type_mismatch",
+	}
+	if fmt.Sprint(reasons) != fmt.Sprint(wantReasons) {
+		t.Errorf("quarantine reasons\n got %v\nwant %v", reasons, wantReasons)
+	}
+	for reason, n := range map[string]float64{"undecodable": 2, "missing_event_id": 2, "type_mismatch": 2} {
+		if got := testutil.ToFloat64(s.m.quarantined.WithLabelValues(reason)); got != n {
+			t.Errorf("shopstream_sink_quarantined_total{reason=%q} = %v, want %v", reason, got, n)
+		}
+	}
+	if n := testutil.ToFloat64(s.m.bad); n != 4 {
 		t.Errorf("invalid records counted = %v, want 4", n)
+	}
+	if n := testutil.ToFloat64(s.m.rows); n != 3 {
+		t.Errorf("rows written = %v, want 3", n)
+	}
+	if n := testutil.ToFloat64(s.m.fails); n != 0 {
+		t.Errorf("insert failures = %v, want 0: a refused row is no outage", n)
+	}
+}
+
+// TestSinkHoldsTheBatchWhileTheQuarantineIsUnavailable: while the broker
+// refuses the quarantine write, the batch is not committed (its good rows
+// may be written again, harmlessly); once it accepts, everything is.
+func TestSinkHoldsTheBatchWhileTheQuarantineIsUnavailable(t *testing.T) {
+	c, kcfg := sinkCluster(t)
+	kcfg.PublishTimeout = 2 * time.Second
+	adm := sinkAdmin(t, kcfg)
+	details, err := adm.ListTopics(t.Context(), schemas.TopicEventsDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlqID := details[schemas.TopicEventsDLQ].ID
+	var refuse atomic.Bool
+	var refused atomic.Int64
+	refuse.Store(true)
+	c.ControlKey(kmsg.Produce.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.ProduceRequest)
+		// Produce v13+ names topics by id.
+		if !refuse.Load() || len(req.Topics) == 0 || (req.Topics[0].Topic != schemas.TopicEventsDLQ && req.Topics[0].TopicID != dlqID) {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		refused.Add(1)
+		return resp, nil, true
+	})
+	ok, err := json.Marshal(sinkOutcome("held-ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinkProduce(t, kcfg, ok, []byte("not json"))
+	store := &sinkFakeStore{}
+	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond}, store)
+	sinkRun(t, s)
+
+	sinkEventually(t, 30*time.Second, "refused quarantine writes", func() bool { return refused.Load() >= 3 })
+	if got := sinkCommitted(t, adm, s.cfg.Group); got != 0 {
+		t.Fatalf("%d records committed while the quarantine write was refused", got)
+	}
+	refuse.Store(false)
+	sinkEventually(t, 30*time.Second, "both records committed", func() bool { return sinkCommitted(t, adm, s.cfg.Group) == 2 })
+	if recs := sinkQuarantined(t, kcfg, 1); string(recs[0].Value) != "not json" {
+		t.Errorf("quarantined %q", recs[0].Value)
+	}
+	if got := store.acceptedIDs()["held-ok"]; got < 1 {
+		t.Errorf("held-ok written %d times, want at least 1", got)
 	}
 }
 
@@ -478,7 +629,7 @@ func TestSinkStoppingDuringAnOutageCommitsNothing(t *testing.T) {
 	}}
 	s := sinkNew(t, kcfg, Config{BatchSize: 1000, FlushInterval: 100 * time.Millisecond}, store)
 	stop := sinkRun(t, s)
-	sinkEventually(t, 20*time.Second, "a failed insert", func() bool { return testutil.ToFloat64(s.fails) > 0 })
+	sinkEventually(t, 20*time.Second, "a failed insert", func() bool { return testutil.ToFloat64(s.m.fails) > 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
