@@ -1,6 +1,6 @@
 package deploy_test
 
-// The secure defaults of issue 8 / PLAN decision 8, checked on the files:
+// The secure defaults of issue 8 (docs/contract.md), checked on the files:
 // compose takes every secret from the environment and refuses to start
 // without it, publishes only on loopback and never Kafka or ClickHouse;
 // Kubernetes exposes nothing beyond a ClusterIP Service and keeps secrets

@@ -154,8 +154,11 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		Group: schemas.GroupProcessor, Topics: processorTopics(cfg), Role: "processor-consumer",
 		Handle: kafka.ProcessorHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
 		// Partition p of every topic the processor reads lands on one
-		// member (PLAN decision 2); Run refuses mismatched partition counts.
+		// member (docs/contract.md); Run refuses mismatched partition counts.
 		Balancer: kgo.RangeBalancer(), CoPartitioned: true,
+		// No tier record holds its partition longer than the Retry-After
+		// clamp (or the longest tier delay, if that is longer).
+		MaxHold: maxHold(cfg.RetryPolicy()),
 		// The catalog state forgets the versions of a product partition
 		// that moves away (its next owner writes them).
 		OnRevoked:      catalogStateRevoked(state),
@@ -208,4 +211,13 @@ func lagGroups(cfg Config, groups ...string) map[string][]string {
 		out[g] = all[g]
 	}
 	return out
+}
+
+// maxHold is the longest a retry tier's head record may hold its partition.
+func maxHold(p pipeline.RetryPolicy) time.Duration {
+	h := p.EffectiveRetryAfterMax()
+	for _, d := range p.Tiers {
+		h = max(h, d)
+	}
+	return h
 }

@@ -90,7 +90,7 @@ func kafkaConfig(cfg Config) kafka.Config {
 
 // newIngress wires the webhook listener, the admin listener and the producer.
 // The ingress writes the event only: its "received" analytics row is
-// recorded by the processor when it first reads the event (PLAN 6).
+// recorded by the processor when it first reads the event (docs/contract.md).
 func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part, error) {
 	prod, err := kafka.NewProducer(kafkaConfig(cfg), "ingress", log, reg)
 	if err != nil {

@@ -35,7 +35,7 @@ func runSink(ctx context.Context, args []string) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, []string{schemas.TopicEvents}), log.With("component", "admin"))
+	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, []string{schemas.TopicEvents, schemas.TopicEventsDLQ}), log.With("component", "admin"))
 	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupSink), 15*time.Second, log, reg)
 	return runParts(ctx, log, append(parts, part{name: "admin", run: admin.Run}, part{name: "lag", run: lag.Run})...)
 }

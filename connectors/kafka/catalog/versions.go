@@ -23,7 +23,7 @@ import (
 //
 // The processor that owns evershop.product partition p also owns partition
 // p of the state topic (same key, same murmur2 hash, same partition count:
-// PLAN decision 2), so nobody else writes that partition while it owns it:
+// co-partitioning, docs/contract.md), so nobody else writes that partition while it owns it:
 // it loads the partition at its first write (under the partition's lock, so
 // the product worker and the retry tiers' workers of p load it once) and
 // forgets it when the product partition is revoked or lost
