@@ -182,7 +182,7 @@ func (b *Breaker) Allow(now time.Time) (ok bool, wait time.Duration) {
 // Success records a call that worked. From any state it closes the breaker:
 // even a call let through before the breaker opened shows the downstream
 // answering now.
-func (b *Breaker) Success(now time.Time) {
+func (b *Breaker) Success(_ time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closeLocked()

@@ -21,7 +21,7 @@ type sliceCatalog struct {
 	calls    int
 }
 
-func (s *sliceCatalog) Products(ctx context.Context, fn func(Product) error) error {
+func (s *sliceCatalog) Products(_ context.Context, fn func(Product) error) error {
 	s.calls++
 	for _, p := range s.products {
 		if err := fn(p); err != nil {

@@ -95,8 +95,8 @@ func (w *DebounceWindow) Mark(acceptedAt time.Time) {
 	if opens.Before(w.floor) {
 		opens = w.floor
 	}
-	switch {
-	case w.marks == 0:
+	switch w.marks {
+	case 0:
 		w.first, w.last = opens, acceptedAt
 	default:
 		if opens.Before(w.first) {

@@ -249,7 +249,7 @@ func TestDebouncerContinuousStreamCappedByMaxWait(t *testing.T) {
 func TestDebouncerMarksDuringSyncOpenNextWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := &syncRecorder{start: time.Now()}
-		rec.behave = func(ctx context.Context, i int) error {
+		rec.behave = func(_ context.Context, i int) error {
 			if i == 0 {
 				time.Sleep(5 * time.Second) // a slow upload
 			}
@@ -278,7 +278,7 @@ func TestDebouncerRetriesFailedSyncWithoutLosingMarks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := &syncRecorder{start: time.Now()}
 		boom := errors.New("knowledge base unavailable")
-		rec.behave = func(ctx context.Context, i int) error {
+		rec.behave = func(_ context.Context, i int) error {
 			switch i {
 			case 0, 1, 2:
 				return Retryable(boom, 0)

@@ -86,7 +86,7 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 	start := p.deps.Now()
 	p.received(d)
 	if p.deps.Seen.Seen(d.Event.ID) {
-		p.record(d, start, StatusDuplicate, nil)
+		p.record(ctx, d, start, StatusDuplicate, nil)
 		return nil
 	}
 	act, err := p.plan(d.Event)
@@ -96,7 +96,7 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 	switch {
 	case act.skip != "":
 		p.deps.Seen.Add(d.Event.ID)
-		p.record(d, start, StatusSkipped, errors.New(act.skip))
+		p.record(ctx, d, start, StatusSkipped, errors.New(act.skip))
 		return nil
 	case act.catalog:
 		// The sync records the final outcome once the knowledge base has
@@ -129,11 +129,11 @@ func (p *Processor) sendStep(ctx context.Context, d Delivery, start time.Time, s
 	switch verdict {
 	case OrderSuperseded:
 		p.deps.Seen.Add(d.Event.ID)
-		p.record(d, start, StatusSuperseded, fmt.Errorf("a newer step of order %s than %s was already sent", step.OrderID, step.Status))
+		p.record(ctx, d, start, StatusSuperseded, fmt.Errorf("a newer step of order %s than %s was already sent", step.OrderID, step.Status))
 		return nil
 	case OrderDuplicate:
 		p.deps.Seen.Add(d.Event.ID)
-		p.record(d, start, StatusDuplicate, fmt.Errorf("step %s of order %s at %s was already sent", step.Status, step.OrderID, step.UpdatedAt.Format(time.RFC3339)))
+		p.record(ctx, d, start, StatusDuplicate, fmt.Errorf("step %s of order %s at %s was already sent", step.Status, step.OrderID, step.UpdatedAt.Format(time.RFC3339)))
 		return nil
 	}
 	return p.send(ctx, d, start, n)
@@ -148,7 +148,7 @@ func (p *Processor) send(ctx context.Context, d Delivery, start time.Time, n Not
 		return p.fail(ctx, d, start, err)
 	}
 	p.deps.Seen.Add(d.Event.ID)
-	p.record(d, start, StatusCompleted, nil)
+	p.record(ctx, d, start, StatusCompleted, nil)
 	return nil
 }
 
@@ -231,14 +231,14 @@ func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause
 		// Not added to Seen: an operator may replay it once the cause is
 		// fixed, and it must then be delivered.
 		p.deps.Observer.DeadLettered(dec.Cause, age)
-		p.record(d, start, StatusDead, fmt.Errorf("%s: %w", dec.Reason, cause))
+		p.record(ctx, d, start, StatusDead, fmt.Errorf("%s: %w", dec.Reason, cause))
 		return nil
 	}
 	if err := p.deps.Forwarder.Retry(ctx, d, dec, cause); err != nil {
 		return fmt.Errorf("forward %s to retry tier %d: %w", d.Event.ID, dec.Tier+1, err)
 	}
 	p.deps.Observer.Retried(dec.Tier, age)
-	p.record(d, start, StatusRetrying, cause)
+	p.record(ctx, d, start, StatusRetrying, cause)
 	return nil
 }
 
@@ -250,14 +250,14 @@ func (p *Processor) received(d Delivery) {
 	}
 }
 
-func (p *Processor) record(d Delivery, start time.Time, status Status, cause error) {
+func (p *Processor) record(ctx context.Context, d Delivery, start time.Time, status Status, cause error) {
 	out := NewOutcome(d, status, cause, start, p.deps.Now())
 	level := slog.LevelInfo
 	if status == StatusDead || status == StatusRetrying {
 		level = slog.LevelWarn
 	}
 	// Operators filter on these fields; no e-mail or message text here.
-	p.deps.Logger.LogAttrs(context.Background(), level, "event outcome",
+	p.deps.Logger.LogAttrs(ctx, level, "event outcome",
 		slog.String("event", out.EventType), slog.String("event_id", out.EventID),
 		slog.String("source", d.Topic), slog.String("entity_id", out.EntityID),
 		slog.String("action", string(status)), slog.Int("attempt", d.Attempt),

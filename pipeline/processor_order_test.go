@@ -291,7 +291,7 @@ func TestProcessorOrderStepsLeaveInClaimOrder(t *testing.T) {
 		last := map[string]int{}
 		for _, n := range inbox.sent {
 			var order, i int
-			fmt.Sscanf(n.EventID, "o%d-%d", &order, &i)
+			_, _ = fmt.Sscanf(n.EventID, "o%d-%d", &order, &i) // the test built these ids
 			key := fmt.Sprint(order)
 			if prev, ok := last[key]; ok && i <= prev {
 				t.Errorf("order %s: step %d sent after step %d", key, i, prev)

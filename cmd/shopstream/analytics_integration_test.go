@@ -97,7 +97,7 @@ func analyticsDatabase(t *testing.T) (env string, store *clickhouse.Store) {
 		t.Fatalf("create database %s: %v", db, err)
 	}
 	t.Cleanup(func() {
-		defer admin.Close()
+		defer func() { _ = admin.Close() }() // cleanup: nothing to act on
 		// ClickHouse may just have been restarted by the outage test.
 		deadline := time.Now().Add(60 * time.Second)
 		for {
@@ -170,7 +170,7 @@ func analyticsStartInbox(t *testing.T) *analyticsInbox {
 			if status := in.failure(login.Email); status != 0 {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(status)
-				fmt.Fprintf(w, `{"code":%d,"message":"injected failure for this customer"}`, status)
+				_, _ = fmt.Fprintf(w, `{"code":%d,"message":"injected failure for this customer"}`, status)
 				return
 			}
 		}

@@ -62,8 +62,13 @@ func TestCatalogBurstBenchmark(t *testing.T) {
 				if out != "" {
 					f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 					if err == nil {
-						fmt.Fprintln(f, line)
-						f.Close()
+						_, werr := fmt.Fprintln(f, line)
+						if cerr := f.Close(); werr == nil {
+							werr = cerr
+						}
+						if werr != nil {
+							t.Logf("writing %s: %v", out, werr)
+						}
 					}
 				}
 			})

@@ -261,28 +261,28 @@ func (p *parser) str(key string) string {
 
 func (p *parser) list(key string) []string { return pipeline.SplitList(p.str(key)) }
 
-func (p *parser) duration(key string, min, max time.Duration) time.Duration {
+func (p *parser) duration(key string, lo, hi time.Duration) time.Duration {
 	s := p.str(key)
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		p.fail(key, fmt.Errorf("%q is not a duration (like 2s, 500ms, 1m)", s))
 		return 0
 	}
-	if d < min || d > max {
-		p.fail(key, fmt.Errorf("%s is outside %s..%s", d, min, max))
+	if d < lo || d > hi {
+		p.fail(key, fmt.Errorf("%s is outside %s..%s", d, lo, hi))
 	}
 	return d
 }
 
-func (p *parser) intRange(key string, min, max int) int {
+func (p *parser) intRange(key string, lo, hi int) int {
 	s := p.str(key)
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		p.fail(key, fmt.Errorf("%q is not a whole number", s))
 		return 0
 	}
-	if n < min || n > max {
-		p.fail(key, fmt.Errorf("%d is outside %d..%d", n, min, max))
+	if n < lo || n > hi {
+		p.fail(key, fmt.Errorf("%d is outside %d..%d", n, lo, hi))
 	}
 	return n
 }

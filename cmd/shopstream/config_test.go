@@ -81,7 +81,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 func TestConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte("webhook:\n  secret: from-file\nkafka:\n  brokers: [\"127.0.0.1:9092\"]\ncatalog:\n  quiet: 3s\n"), 0o600)
+	if err := os.WriteFile(good, []byte("webhook:\n  secret: from-file\nkafka:\n  brokers: [\"127.0.0.1:9092\"]\ncatalog:\n  quiet: 3s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	k, err := loadConfig(good, []string{"SHOPSTREAM_CATALOG_QUIET=4s"})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +96,9 @@ func TestConfigFile(t *testing.T) {
 		t.Fatalf("environment must win over the file: %+v", cfg)
 	}
 	typo := filepath.Join(dir, "typo.yaml")
-	os.WriteFile(typo, []byte("catalog:\n  quite: 3s\n"), 0o600)
+	if err := os.WriteFile(typo, []byte("catalog:\n  quite: 3s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := loadConfig(typo, nil); err == nil || !strings.Contains(err.Error(), "catalog.quite") {
 		t.Fatalf("unknown key accepted: %v", err)
 	}

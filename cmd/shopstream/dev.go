@@ -63,11 +63,11 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("dev: topics: %w", err)
 	}
 	reg := newRegistry()
-	parts, err := newIngress(cfg, log, reg)
+	parts, err := newIngress(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
-	procParts, err := newProcessor(cfg, log, reg, true)
+	procParts, err := newProcessor(ctx, cfg, log, reg, true)
 	if err != nil {
 		return err
 	}

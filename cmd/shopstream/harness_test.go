@@ -146,8 +146,11 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
 // testLogLevel is SHOPSTREAM_TEST_LOG (debug, info, warn, error), warn by
@@ -437,7 +440,7 @@ func startServe(t *testing.T, cfg Config) *role {
 	t.Helper()
 	log := testLogger(t).With("role", "serve")
 	reg := newRegistry()
-	parts, err := newIngress(cfg, log, reg)
+	parts, err := newIngress(t.Context(), cfg, log, reg)
 	if err != nil {
 		t.Fatalf("serve: %v", err)
 	}
@@ -466,7 +469,7 @@ func startServe(t *testing.T, cfg Config) *role {
 	}
 }
 
-// startProcess runs newProcessor(cfg, log, reg, false): the processor group
+// startProcess runs newProcessor(ctx, cfg, log, reg, false): the processor group
 // consumer and, with catalog sync on, the catalog trigger. reg nil means a
 // fresh registry; two instances in one test need separate registries. It
 // returns at once: a new group starts at the earliest offset, so nothing
@@ -478,7 +481,7 @@ func startProcess(t *testing.T, cfg Config, reg *prometheus.Registry) *role {
 		reg = newRegistry()
 	}
 	log := testLogger(t).With("role", "process")
-	parts, err := newProcessor(cfg, log, reg, false)
+	parts, err := newProcessor(t.Context(), cfg, log, reg, false)
 	if err != nil {
 		t.Fatalf("process: %v", err)
 	}
@@ -729,7 +732,7 @@ func produceRecords(t *testing.T, cfg Config, recs ...*kgo.Record) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prod.Close(context.Background())
+	defer func() { _ = prod.Close(context.Background()) }() // test producer: flushed by the test already
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if err := prod.Client().ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -919,7 +922,7 @@ func startSubprocess(t *testing.T, bin string, env []string, args ...string) *su
 		if args[0] == "process" {
 			harnessProcessors.Add(-1)
 		}
-		f.Close()
+		_ = f.Close() // the child has exited; its log is complete or lost either way
 		close(p.done)
 	}()
 	t.Cleanup(func() {

@@ -61,7 +61,7 @@ func TestLibraryLogsAtWarn(t *testing.T) {
 			}
 			kl.Log(kgo.LogLevelInfo, "metadata refreshed")
 			if strings.Contains(buf.String(), "metadata refreshed") != (c.level == slog.LevelDebug) {
-				t.Fatalf("library info line written = %v at %v: %q", !(c.level == slog.LevelDebug), c.level, buf.String())
+				t.Fatalf("library info line written = %v at %v: %q", c.level != slog.LevelDebug, c.level, buf.String())
 			}
 			kl.Log(kgo.LogLevelWarn, "broker unreachable")
 			if c.level <= slog.LevelWarn && !strings.Contains(buf.String(), "broker unreachable") {

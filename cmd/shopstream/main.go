@@ -33,15 +33,22 @@ func commands() []command {
 }
 
 func main() {
+	os.Exit(mainCode())
+}
+
+// mainCode runs the command and returns the process exit code, so that its
+// deferred cleanup runs before main exits.
+func mainCode() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "shopstream:", err)
 		if errors.Is(err, errUsage) {
-			os.Exit(2)
+			return 2
 		}
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 var errUsage = errors.New("usage")

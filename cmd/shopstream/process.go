@@ -30,7 +30,7 @@ func runProcess(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := newRegistry()
-	parts, err := newProcessor(cfg, log, reg, false)
+	parts, err := newProcessor(ctx, cfg, log, reg, false)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func processorTopics(cfg Config) []string {
 // newProcessor wires the processor group consumer and the catalog trigger.
 // local (dev) lets notifications and the catalog go to files when no inbox
 // or knowledge base is configured.
-func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local bool) ([]part, error) {
+func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, local bool) ([]part, error) {
 	log = log.With("component", "processor")
 	kcfg := kafkaConfig(cfg)
 	httpClient := &http.Client{Timeout: 2 * time.Minute}
@@ -70,7 +70,7 @@ func newProcessor(cfg Config, log *slog.Logger, reg prometheus.Registerer, local
 		return err
 	}
 	fail := func(err error) ([]part, error) {
-		_ = closeAll(context.Background())
+		_ = closeAll(context.WithoutCancel(ctx))
 		return nil, err
 	}
 

@@ -79,14 +79,14 @@ func (b *progressBar) update(p replay.Progress) {
 	line := fmt.Sprintf("[%s%s] %d/%d  replayed %d  filtered %d",
 		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.Seen, p.Total, p.Replayed, p.Skipped)
 	if b.tty {
-		fmt.Fprint(b.f, "\r"+line)
+		_, _ = fmt.Fprint(b.f, "\r"+line) // progress display only
 	} else {
-		fmt.Fprintln(b.f, line)
+		_, _ = fmt.Fprintln(b.f, line)
 	}
 }
 
 func (b *progressBar) done() {
 	if b.tty && !b.last.IsZero() {
-		fmt.Fprintln(b.f)
+		_, _ = fmt.Fprintln(b.f)
 	}
 }

@@ -28,7 +28,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := newRegistry()
-	parts, err := newIngress(cfg, log, reg)
+	parts, err := newIngress(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func runParts(ctx context.Context, log *slog.Logger, parts ...part) error {
 		})
 	}
 	err := g.Wait()
-	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for i := len(parts) - 1; i >= 0; i-- {
 		if parts[i].close == nil {
@@ -91,7 +91,7 @@ func kafkaConfig(cfg Config) kafka.Config {
 // newIngress wires the webhook listener, the admin listener and the producer.
 // The ingress writes the event only: its "received" analytics row is
 // recorded by the processor when it first reads the event (docs/contract.md).
-func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part, error) {
+func newIngress(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part, error) {
 	prod, err := kafka.NewProducer(kafkaConfig(cfg), "ingress", log, reg)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func newIngress(cfg Config, log *slog.Logger, reg *prometheus.Registry) ([]part,
 		Topic:     topicOf,
 	})
 	if err != nil {
-		_ = prod.Close(context.Background())
+		_ = prod.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	adm := kadm.NewClient(prod.Client())

@@ -49,12 +49,12 @@ func newSink(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.R
 		return nil, fmt.Errorf("sink: %w", err)
 	}
 	if _, err := store.Migrate(octx); err != nil {
-		store.Close()
+		_ = store.Close() // the migrate error is the one to report
 		return nil, fmt.Errorf("sink: migrate: %w", err)
 	}
-	s, err := sink.New(kafkaConfig(cfg), sink.Config{}, store, log, reg)
+	s, err := sink.New(ctx, kafkaConfig(cfg), sink.Config{}, store, log, reg)
 	if err != nil {
-		store.Close()
+		_ = store.Close() // the sink error is the one to report
 		return nil, err
 	}
 	return []part{{name: "sink", run: s.Run, close: func(context.Context) error { return store.Close() }}}, nil
@@ -74,7 +74,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }() // nothing was written through the pool but the DDL, already applied
 	applied, err := store.Migrate(ctx)
 	if len(applied) == 0 && err == nil {
 		fmt.Println("schema is up to date")

@@ -184,7 +184,7 @@ func TestServerFeedsSummary(t *testing.T) {
 	body := fixture(t, "order.updated.seed.json")
 	postOrder(s, body, true)
 	postOrder(s, body, false)
-	s.summary.flush()
+	s.summary.flush(context.Background())
 	l := buf.lines(t)
 	if len(l) != 1 || l[0]["accepted"] != float64(1) || l[0]["refused_unauthorized"] != float64(1) {
 		t.Fatalf("summary = %v", l)

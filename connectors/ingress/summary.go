@@ -43,16 +43,16 @@ func (s *Summary) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-t.C:
-			s.flush()
+			s.flush(ctx)
 		case <-ctx.Done():
-			s.flush()
+			s.flush(context.WithoutCancel(ctx))
 			return nil
 		}
 	}
 }
 
 // flush logs and resets the counts; a quiet interval logs nothing.
-func (s *Summary) flush() {
+func (s *Summary) flush(ctx context.Context) {
 	s.mu.Lock()
 	counts := s.counts
 	s.counts = map[string]int64{}
@@ -78,5 +78,5 @@ func (s *Summary) flush() {
 	for _, r := range reasons {
 		attrs = append(attrs, slog.Int64("refused_"+r, counts[r]))
 	}
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "webhooks", attrs...)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "webhooks", attrs...)
 }

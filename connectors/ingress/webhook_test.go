@@ -228,7 +228,7 @@ func TestDevelopmentTestEndpoint(t *testing.T) {
 }
 
 func TestAdminReadiness(t *testing.T) {
-	var ready error = errors.New("topics missing: evershop.order")
+	ready := errors.New("topics missing: evershop.order")
 	a := NewAdmin(":0", prometheus.NewRegistry(), func(context.Context) error { return ready }, nil)
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()

@@ -89,7 +89,7 @@ func fileHash(path string) string {
 	if err != nil {
 		return ""
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }() // opened read-only
 	h := sha256.New()
 	if _, err := io.Copy(h, fh); err != nil {
 		return ""

@@ -25,6 +25,12 @@ import (
 )
 
 func main() {
+	os.Exit(runChaos())
+}
+
+// runChaos runs the suite and returns the exit code, so that its deferred
+// teardown runs before main exits.
+func runChaos() int {
 	short := flag.Bool("short", false, "fewer events and shorter outages (CI)")
 	reuse := flag.Bool("reuse-infra", false, "use the Kafka and ClickHouse already running on the chaos ports; do not start or stop them")
 	only := flag.String("only", "", "run only scenarios whose name contains one of these (comma-separated)")
@@ -78,10 +84,10 @@ func main() {
 	}
 	if failed > 0 {
 		fmt.Printf("\n%d of %d scenarios failed\n", failed, len(results))
-		sys.down()
-		os.Exit(1)
+		return 1 // the deferred sys.down tears the system down
 	}
 	fmt.Printf("\nall %d scenarios passed\n", len(results))
+	return 0
 }
 
 func matchesAny(name, list string) bool {
@@ -110,18 +116,19 @@ func row(r *result) string {
 }
 
 func printRow(w io.Writer, r *result) {
-	fmt.Fprintf(w, "[%s] chaos: %s\n", time.Now().UTC().Format("15:04:05"), strings.ReplaceAll(row(r), "\t", " | "))
+	_, _ = fmt.Fprintf(w, "[%s] chaos: %s\n", time.Now().UTC().Format("15:04:05"), strings.ReplaceAll(row(r), "\t", " | "))
 }
 
 // printTable prints a Markdown table (it reads as text too).
 func printTable(w io.Writer, results []*result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| "+strings.ReplaceAll(header, "\t", "\t| ")+"\t|")
-	fmt.Fprintln(tw, "|"+strings.Repeat("---\t|", strings.Count(header, "\t")+1))
+	// A report on the terminal: a failed write has nowhere better to go.
+	_, _ = fmt.Fprintln(tw, "| "+strings.ReplaceAll(header, "\t", "\t| ")+"\t|")
+	_, _ = fmt.Fprintln(tw, "|"+strings.Repeat("---\t|", strings.Count(header, "\t")+1))
 	for _, r := range results {
-		fmt.Fprintln(tw, "| "+strings.ReplaceAll(row(r), "\t", "\t| ")+"\t|")
+		_, _ = fmt.Fprintln(tw, "| "+strings.ReplaceAll(row(r), "\t", "\t| ")+"\t|")
 	}
-	tw.Flush()
+	_ = tw.Flush()
 }
 
 func fail(err error) {

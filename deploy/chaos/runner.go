@@ -287,7 +287,7 @@ func (s *system) catalogMissing(events []*event) []string {
 	var out []string
 	for id, v := range newest {
 		var pid int64
-		fmt.Sscan(id, &pid)
+		_, _ = fmt.Sscan(id, &pid) // ids are the decimal product ids chaos sent
 		if !strings.Contains(content, productName(pid, v)) {
 			out = append(out, id)
 		}
@@ -319,7 +319,7 @@ func replayOldProduct(ctx context.Context, s *system, r *result) error {
 		return errors.New("no accepted product to replay against")
 	}
 	var pid int64
-	fmt.Sscan(target.entity, &pid)
+	_, _ = fmt.Sscan(target.entity, &pid) // ids are the decimal product ids chaos sent
 	old := productData(pid, 0, time.Now().UTC().Add(-time.Hour))
 	body := fmt.Sprintf(`{"event":"product.updated","timestamp":%q,"data":{"id":%d,"sku":%q,"name":%q,"description":"chaos product","price":"9.50","qty":5,"updated_at":%q}}`,
 		time.Now().UTC().Add(-time.Hour).Format(time.RFC3339), pid, old["sku"], old["name"], old["updated_at"])

@@ -66,7 +66,7 @@ var scenarios = []scenario{
 		name:   "process kill -9 x3",
 		proves: "no loss, no duplicate and no stale status when a processor dies mid-flight (partitions move, offsets re-read)",
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
-		during: func(ctx context.Context, s *system, r *result, short bool, traffic time.Duration) error {
+		during: func(ctx context.Context, s *system, _ *result, _ bool, traffic time.Duration) error {
 			for i := range 3 {
 				if err := sleepCtx(ctx, traffic/4); err != nil {
 					return err
@@ -83,7 +83,7 @@ var scenarios = []scenario{
 		name:   "serve kill -9",
 		proves: "an event the ingress answered 200 is never lost; the store's retry of an unanswered one is not a second message",
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
-		during: func(ctx context.Context, s *system, r *result, short bool, traffic time.Duration) error {
+		during: func(ctx context.Context, s *system, _ *result, _ bool, traffic time.Duration) error {
 			for range 2 {
 				if err := sleepCtx(ctx, traffic/3); err != nil {
 					return err
@@ -99,7 +99,7 @@ var scenarios = []scenario{
 		name:   "broker stop 15s",
 		proves: "while Kafka is down the ingress answers 503 within 5 s and never 200; everything flows after",
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
-		during: func(ctx context.Context, s *system, r *result, short bool, traffic time.Duration) error {
+		during: func(ctx context.Context, s *system, r *result, _ bool, traffic time.Duration) error {
 			if err := sleepCtx(ctx, traffic/4); err != nil {
 				return err
 			}
@@ -156,7 +156,7 @@ var scenarios = []scenario{
 		name:   "inbox down 60s",
 		proves: "a downstream outage ends with everything delivered late, in order, nothing dead-lettered",
 		full:   bulkFull, short: bulkShort, drainTimeout: 4 * time.Minute,
-		during: func(ctx context.Context, s *system, r *result, short bool, traffic time.Duration) error {
+		during: func(ctx context.Context, s *system, _ *result, short bool, _ time.Duration) error {
 			s.inbox.setDown(true)
 			defer s.inbox.setDown(false)
 			return sleepCtx(ctx, pick(short, 60*time.Second, 30*time.Second))
@@ -167,7 +167,7 @@ var scenarios = []scenario{
 		proves: "one order.updated arriving alone during a 60 s inbox outage is delivered after recovery, not dead-lettered",
 		full:   oneEvent, short: oneEvent, drainTimeout: 3 * time.Minute,
 		before: func(s *system) { s.inbox.setDown(true) },
-		during: func(ctx context.Context, s *system, r *result, short bool, traffic time.Duration) error {
+		during: func(ctx context.Context, s *system, _ *result, short bool, _ time.Duration) error {
 			defer s.inbox.setDown(false)
 			return sleepCtx(ctx, pick(short, 60*time.Second, 30*time.Second))
 		},
@@ -183,7 +183,7 @@ var scenarios = []scenario{
 		name:   "ClickHouse down 30s",
 		proves: "an analytics outage loses no outcome row and adds none twice",
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
-		during: func(ctx context.Context, s *system, r *result, short bool, traffic time.Duration) error {
+		during: func(ctx context.Context, s *system, _ *result, short bool, traffic time.Duration) error {
 			if err := sleepCtx(ctx, traffic/4); err != nil {
 				return err
 			}

@@ -67,7 +67,7 @@ func (s *supervisor) start(p *proc) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // the start error is the one to report
 		return fmt.Errorf("%s: start: %w", p.name, err)
 	}
 	p.cmd, p.done = cmd, make(chan struct{})
@@ -75,7 +75,7 @@ func (s *supervisor) start(p *proc) error {
 	done := p.done
 	go func() {
 		_ = cmd.Wait()
-		logf.Close()
+		_ = logf.Close() // a process log for a human; nothing to retry
 		close(done)
 	}()
 	go p.sampleRSS(cmd.Process.Pid, done)

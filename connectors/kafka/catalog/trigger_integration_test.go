@@ -24,7 +24,7 @@ type countingSyncer struct {
 	fail  error // returned while set
 }
 
-func (s *countingSyncer) Sync(ctx context.Context) (pipeline.CatalogSyncResult, error) {
+func (s *countingSyncer) Sync(_ context.Context) (pipeline.CatalogSyncResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, time.Now())

@@ -9,8 +9,8 @@ import (
 // build it with NewBackoff.
 type Backoff struct{ min, max, cur time.Duration }
 
-// NewBackoff returns a backoff starting at min and capped at max.
-func NewBackoff(min, max time.Duration) *Backoff { return &Backoff{min: min, max: max} }
+// NewBackoff returns a backoff starting at lo and capped at hi.
+func NewBackoff(lo, hi time.Duration) *Backoff { return &Backoff{min: lo, max: hi} }
 
 // Next returns the next wait.
 func (b *Backoff) Next() time.Duration {

@@ -179,7 +179,7 @@ func (b *batcher) run(ctx context.Context, done chan struct{}) {
 // drain stops the worker and, unless shutdown cut a handler call off (the
 // handler was failing), hands what is queued over once more, bounded by
 // DrainTimeout; what is not handled stays uncommitted for the next run.
-func (b *batcher) drain() {
+func (b *batcher) drain(ctx context.Context) {
 	b.stop()
 	b.mu.Lock()
 	interrupted := b.interrupted
@@ -187,7 +187,7 @@ func (b *batcher) drain() {
 	if interrupted {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.c.cfg.DrainTimeout)
+	ctx, cancel := context.WithTimeout(ctx, b.c.cfg.DrainTimeout)
 	defer cancel()
 	for {
 		b.mu.Lock()

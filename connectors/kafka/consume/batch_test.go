@@ -49,7 +49,7 @@ func TestBatchRevokeKeepsTheRest(t *testing.T) {
 	eventually(t, "every record handled", func() bool { return s.count() == 4*perPartition })
 	eventually(t, "every partition committed", func() bool {
 		for p := range int32(4) {
-			if committed(t, adm, "g", topic, p) != perPartition {
+			if committed(t.Context(), t, adm, "g", topic, p) != perPartition {
 				return false
 			}
 		}

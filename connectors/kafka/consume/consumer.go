@@ -114,7 +114,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.batch.start(ctx)
 	}
 	c.mu.Unlock()
-	defer c.close()
+	defer c.close(ctx)
 	go c.commitLoop(ctx)
 	for {
 		fetches := c.cl.PollRecords(ctx, 1000)
@@ -134,7 +134,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.batch.enqueue(p.Records)
 				return
 			}
-			w := c.worker(p.Topic, p.Partition)
+			w := c.worker(ctx, p.Topic, p.Partition)
 			if w.enqueue(p.Records) > c.cfg.MaxPending {
 				w.pause(pauseBacklog)
 			}
@@ -172,13 +172,16 @@ func (c *Consumer) commit(ctx context.Context) error {
 	return c.cl.CommitMarkedOffsets(ctx)
 }
 
-func (c *Consumer) close() {
+// close drains and commits after ctx (Run's) ended: the drain outlives its
+// cancellation, bounded by DrainTimeout.
+func (c *Consumer) close(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
 	if c.batch != nil {
-		c.batch.drain()
+		c.batch.drain(ctx)
 	} else {
-		c.stopWorkers(context.Background(), nil)
+		c.stopWorkers(ctx, nil)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.DrainTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DrainTimeout)
 	defer cancel()
 	if err := c.commit(ctx); err != nil {
 		c.log.Warn("final commit failed; the last records will be handled again", "error", err)
@@ -189,24 +192,26 @@ func (c *Consumer) close() {
 	c.cl.Close()
 }
 
-// worker returns the partition's worker, starting it if needed.
-func (c *Consumer) worker(topic string, partition int32) *worker {
+// worker returns the partition's worker, starting it if needed. The worker
+// lives for Run's context; ctx (the caller's) stands in, without its
+// cancellation, only before Run set it.
+func (c *Consumer) worker(ctx context.Context, topic string, partition int32) *worker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	tp := topicPartition{topic, partition}
 	if w, ok := c.workers[tp]; ok {
 		return w
 	}
-	ctx := c.runCtx
-	if ctx == nil {
-		ctx = context.Background()
+	wctx := c.runCtx //nolint:contextcheck // by design: the worker outlives the caller (a rebalance callback) and ends with Run
+	if wctx == nil {
+		wctx = context.WithoutCancel(ctx)
 	}
-	w := newWorker(ctx, c, tp)
+	w := newWorker(wctx, c, tp)
 	c.workers[tp] = w
 	return w
 }
 
-func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	c.log.Info("partitions assigned", "partitions", fmt.Sprint(assigned))
 	if c.batch != nil {
 		return
@@ -215,7 +220,7 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	// of each partition is handled.
 	for t, ps := range assigned {
 		for _, p := range ps {
-			c.worker(t, p)
+			c.worker(ctx, t, p)
 		}
 	}
 }

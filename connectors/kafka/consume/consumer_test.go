@@ -65,9 +65,9 @@ func admin(t *testing.T, cfg kafka.Config) *kadm.Client {
 }
 
 // committed is the group's committed offset of topic/partition (0: none).
-func committed(t *testing.T, adm *kadm.Client, group, topic string, partition int32) int64 {
+func committed(ctx context.Context, t *testing.T, adm *kadm.Client, group, topic string, partition int32) int64 {
 	t.Helper()
-	offs, err := adm.FetchOffsets(t.Context(), group)
+	offs, err := adm.FetchOffsets(ctx, group)
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return 0
 	}
@@ -170,7 +170,7 @@ func TestTwoMembersSharePartitions(t *testing.T) {
 	eventually(t, "40 records handled", func() bool { return s.count() == 40 })
 	eventually(t, "every partition committed to 10", func() bool {
 		for p := range int32(4) {
-			if committed(t, adm, "g", topic, p) != 10 {
+			if committed(t.Context(), t, adm, "g", topic, p) != 10 {
 				return false
 			}
 		}
@@ -221,7 +221,7 @@ func TestRevokeCancelsTheHandlerAndTheNewOwnerRereads(t *testing.T) {
 	}
 	s.mu.Unlock()
 	eventually(t, "both partitions committed to 3", func() bool {
-		return committed(t, adm, "g", topic, 0) == 3 && committed(t, adm, "g", topic, 1) == 3
+		return committed(t.Context(), t, adm, "g", topic, 0) == 3 && committed(t.Context(), t, adm, "g", topic, 1) == 3
 	})
 }
 
@@ -412,14 +412,14 @@ func TestMarksOnlyAfterTheHandlerSucceeds(t *testing.T) {
 	var calls atomic.Int32
 	var committedWhileFailing []int64
 	start(t, kcfg, Config{Group: "g", Topics: []string{topic},
-		Handle: func(_ context.Context, r *kgo.Record) error {
+		Handle: func(ctx context.Context, r *kgo.Record) error {
 			if r.Offset == 2 && calls.Add(1) <= failures {
-				committedWhileFailing = append(committedWhileFailing, committed(t, adm, "g", topic, 0))
+				committedWhileFailing = append(committedWhileFailing, committed(ctx, t, adm, "g", topic, 0))
 				return errors.New("downstream down")
 			}
 			return nil
 		}})
-	eventually(t, "all 5 committed", func() bool { return committed(t, adm, "g", topic, 0) == 5 })
+	eventually(t, "all 5 committed", func() bool { return committed(t.Context(), t, adm, "g", topic, 0) == 5 })
 	if len(committedWhileFailing) != failures {
 		t.Fatalf("%d failures observed, want %d", len(committedWhileFailing), failures)
 	}
@@ -449,7 +449,7 @@ func TestDeferredMarks(t *testing.T) {
 	for len(all) < 4 {
 		all = append(all, <-ch)
 	}
-	if got := committed(t, adm, "g", topic, 0); got != 0 {
+	if got := committed(t.Context(), t, adm, "g", topic, 0); got != 0 {
 		t.Fatalf("committed to %d before anything was marked", got)
 	}
 	if !all[1].m.Mark(all[0].r, all[1].r) {
@@ -458,14 +458,14 @@ func TestDeferredMarks(t *testing.T) {
 	if err := all[1].m.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := committed(t, adm, "g", topic, 0); got != 2 {
+	if got := committed(t.Context(), t, adm, "g", topic, 0); got != 2 {
 		t.Fatalf("committed to %d after marking offsets 0 and 1, want 2", got)
 	}
 	stop()
 	if all[3].m.Mark(all[2].r, all[3].r) {
 		t.Error("Mark accepted after the worker stopped")
 	}
-	if got := committed(t, adm, "g", topic, 0); got != 2 {
+	if got := committed(t.Context(), t, adm, "g", topic, 0); got != 2 {
 		t.Fatalf("committed to %d after shutdown, want 2 (the rest never marked)", got)
 	}
 }

@@ -218,7 +218,7 @@ func TestIntegrationSinkQuarantinesPoisonedRow(t *testing.T) {
 	total := int64(len(recs))
 
 	group := "it-sink-" + t.Name()
-	s, err := New(kcfg, Config{Group: group, Topic: events, QuarantineTopic: dlq, FlushInterval: 300 * time.Millisecond},
+	s, err := New(t.Context(), kcfg, Config{Group: group, Topic: events, QuarantineTopic: dlq, FlushInterval: 300 * time.Millisecond},
 		store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestIntegrationSinkRidesOutClickHouseRestart(t *testing.T) {
 	store := itStore(t)
 	kcfg, events, dlq, produce := itSetup(t)
 	group := "it-sink-" + t.Name()
-	s, err := New(kcfg, Config{Group: group, Topic: events, QuarantineTopic: dlq, BatchSize: 100, FlushInterval: 200 * time.Millisecond},
+	s, err := New(t.Context(), kcfg, Config{Group: group, Topic: events, QuarantineTopic: dlq, BatchSize: 100, FlushInterval: 200 * time.Millisecond},
 		store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

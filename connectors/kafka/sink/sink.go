@@ -128,7 +128,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 }
 
 // New builds the sink's consumer and the producer of its quarantine topic.
-func New(kcfg kafka.Config, cfg Config, store OutcomeStore, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
+func New(ctx context.Context, kcfg kafka.Config, cfg Config, store OutcomeStore, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
 	cfg.defaults()
 	s := &Sink{cfg: cfg, store: store, log: log.With("component", "sink"), m: newMetrics(reg)}
 	dlq, err := kafka.NewProducer(kcfg, "sink-quarantine", log, reg)
@@ -143,7 +143,7 @@ func New(kcfg kafka.Config, cfg Config, store OutcomeStore, log *slog.Logger, re
 		Opts: []kgo.Opt{kgo.FetchMaxWait(cfg.FlushInterval)},
 	}, log, reg)
 	if err != nil {
-		_ = dlq.Close(context.Background())
+		_ = dlq.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	s.cons, s.dlq = cons, dlq

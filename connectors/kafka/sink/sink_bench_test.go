@@ -63,7 +63,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	steadyRows := 0
 	for i := 0; i < b.N; i++ {
 		timed := &sinkBenchTimedStore{Store: store}
-		s, err := New(kcfg, Config{Group: fmt.Sprintf("shopstream-bench-sink-%d-%d", time.Now().UnixNano(), i)}, timed, log, prometheus.NewRegistry())
+		s, err := New(b.Context(), kcfg, Config{Group: fmt.Sprintf("shopstream-bench-sink-%d-%d", time.Now().UnixNano(), i)}, timed, log, prometheus.NewRegistry())
 		if err != nil {
 			b.Fatal(err)
 		}

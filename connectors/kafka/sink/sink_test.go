@@ -232,7 +232,7 @@ func sinkNew(t *testing.T, kcfg kafka.Config, cfg Config, store OutcomeStore) *S
 	if cfg.Group == "" {
 		cfg.Group = "sink-test-" + t.Name()
 	}
-	s, err := New(kcfg, cfg, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, err := New(t.Context(), kcfg, cfg, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

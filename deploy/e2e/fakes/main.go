@@ -59,6 +59,14 @@ type dump struct {
 }
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatalf("fakes: %v", err)
+	}
+}
+
+// run serves the fakes until a signal; returning (not exiting) lets the
+// deferred Close of the fake servers run.
+func run() error {
 	addr := flag.String("addr", "127.0.0.1:18390", "listen address of the dump endpoint")
 	urls := flag.String("urls", "", "file to write COZE_API_URL / INBOX_API_URL assignments to")
 	cozeToken := flag.String("coze-token", "e2e-coze-token", "bearer token the Coze fake accepts")
@@ -75,7 +83,7 @@ func main() {
 	if *urls != "" {
 		body := fmt.Sprintf("COZE_API_URL=%s\nINBOX_API_URL=%s\n", coze.URL, inbox.URL)
 		if err := os.WriteFile(*urls, []byte(body), 0o644); err != nil {
-			log.Fatalf("fakes: %v", err)
+			return err
 		}
 	}
 
@@ -102,12 +110,13 @@ func main() {
 	defer stop()
 	go func() {
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
 	log.Printf("fakes: coze %s, inbox %s, dump http://%s/dump", coze.URL, inbox.URL, *addr)
 	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-		log.Fatalf("fakes: %v", err)
+		return err
 	}
+	return nil
 }
