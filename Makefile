@@ -36,7 +36,7 @@ golangci-lint:
 lint: vet tidy-check golangci-lint ## gofmt, vet, go mod tidy, golangci-lint (.golangci.yml)
 	$(GOLANGCI_LINT) run ./...
 
-test: infra-up vet tidy-check ## gofmt, vet, go mod tidy, then unit + integration tests (race detector on) against the real Kafka and ClickHouse
+test: infra-up lint ## lint (gofmt, vet, go mod tidy, golangci-lint), then unit + integration tests (race detector on) against the real Kafka and ClickHouse
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
 
