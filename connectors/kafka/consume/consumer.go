@@ -26,7 +26,11 @@ import (
 type Consumer struct {
 	cfg Config
 	cl  *kgo.Client
-	log *slog.Logger
+	// built is closed once New has set cl: the client joins the group as
+	// soon as it exists, so the group callbacks can run before New returns
+	// and must not read cl before then.
+	built chan struct{}
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	runCtx  context.Context
@@ -51,7 +55,7 @@ func New(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registe
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Consumer{cfg: cfg, log: log.With("group", cfg.Group), workers: map[topicPartition]*worker{}}
+	c := &Consumer{cfg: cfg, log: log.With("group", cfg.Group), workers: map[topicPartition]*worker{}, built: make(chan struct{})}
 	if cfg.HandleBatch != nil {
 		c.batch = newBatcher(c)
 	}
@@ -60,6 +64,7 @@ func New(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registe
 		return nil, err
 	}
 	c.cl = cl
+	close(c.built)
 	return c, nil
 }
 
@@ -212,6 +217,7 @@ func (c *Consumer) worker(ctx context.Context, topic string, partition int32) *w
 }
 
 func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-c.built
 	c.log.Info("partitions assigned", "partitions", fmt.Sprint(assigned))
 	if c.batch != nil {
 		return
@@ -226,6 +232,7 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, assigned map[str
 }
 
 func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-c.built
 	if c.batch != nil {
 		c.batch.revoke(revoked)
 	} else {
@@ -238,6 +245,7 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (c *Consumer) lost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-c.built
 	if c.batch != nil {
 		c.batch.revoke(lost)
 	} else {
