@@ -193,10 +193,32 @@ func verifyTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec, have int
 	if err != nil {
 		return "", fmt.Errorf("set configs of %s: %w", spec.Name, err)
 	}
-	if err := checkConfigs(ctx, adm, spec); err != nil {
+	if err := awaitConfigs(ctx, adm, spec); err != nil {
 		return "", err
 	}
 	return action, nil
+}
+
+// configSettleTimeout bounds how long a config change may take to show in
+// DescribeConfigs: the broker answers the alter before every broker's view
+// (even a single node's) has applied it.
+const configSettleTimeout = 10 * time.Second
+
+// awaitConfigs reads the configs back until they match or the settle time
+// is over; only then is a mismatch an error.
+func awaitConfigs(ctx context.Context, adm *kadm.Client, spec TopicSpec) error {
+	deadline := time.Now().Add(configSettleTimeout)
+	for {
+		err := checkConfigs(ctx, adm, spec)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // checkConfigs reads spec's topic configs back: a broker that accepted
