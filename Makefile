@@ -83,3 +83,10 @@ chaos:
 
 chaos-short: ## the CI version: fewer events, shorter outages
 	$(GO) run ./deploy/chaos -short $(CHAOS_FLAGS)
+
+# make soak: bounded memory (issue 8) — 10 min of Coze down under 50 product events/s, then 10 min
+# of the inbox down under 200 order events/s; peak RSS per process against 256 MB, held events,
+# delivered/lost/DLQ/drain after recovery. Ports 19550-19581, so it can run beside `make chaos`.
+.PHONY: soak
+soak:
+	$(GO) run ./deploy/chaos -soak coze-down,inbox-down $(SOAK_FLAGS)

@@ -5,9 +5,11 @@
 //
 //	go run ./deploy/chaos            # make chaos: the full suite
 //	go run ./deploy/chaos -short     # make chaos-short: fewer events, shorter outages (CI)
+//	go run ./deploy/chaos -soak coze-down -duration 10m   # make soak: bounded memory (soak.go)
 //
-// It owns the chaos port block (Kafka 19500/19501, ClickHouse 19510/19511,
-// its own servers 19520-19599) and a private data dir (var/chaos, or
+// It owns the chaos port block: the suite Kafka 19500/19501, ClickHouse
+// 19510/19511, its own servers 19520-19531; the soak the same from 19550.
+// Data, logs and its build of shopstream live in var/chaos or var/soak (or
 // $SHOPSTREAM_VAR). Everything listens on 127.0.0.1.
 package main
 
@@ -34,7 +36,31 @@ func runChaos() int {
 	short := flag.Bool("short", false, "fewer events and shorter outages (CI)")
 	reuse := flag.Bool("reuse-infra", false, "use the Kafka and ClickHouse already running on the chaos ports; do not start or stop them")
 	only := flag.String("only", "", "run only scenarios whose name contains one of these (comma-separated)")
+	soak := flag.String("soak", "", "run the bounded-memory benchmark instead of the suite: coze-down, inbox-down or both (comma-separated, one after the other)")
+	duration := flag.Duration("duration", 10*time.Minute, "soak: how long the downstream is down while traffic flows")
+	rate := flag.Float64("rate", 0, "soak: events per second (0: 50 for coze-down, 200 for inbox-down)")
+	rssLimit := flag.Float64("rss-limit", 256, "soak: MB of resident memory no shopstream process may exceed")
+	portBase := flag.Int("port-base", 0, "first port of the run's block inside 19500-19599 (0: 19500 for the suite, 19550 for the soak)")
 	flag.Parse()
+
+	varName, base := "chaos", 19500
+	var soaks []soakKind
+	if *soak != "" {
+		varName, base = "soak", 19550
+		for _, name := range strings.Split(*soak, ",") {
+			k, ok := soakKinds[strings.TrimSpace(name)]
+			if !ok {
+				fail(fmt.Errorf("-soak %q: want coze-down or inbox-down", name))
+			}
+			soaks = append(soaks, k)
+		}
+	}
+	if *portBase != 0 {
+		base = *portBase
+	}
+	if err := setPorts(base); err != nil {
+		fail(err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -45,13 +71,16 @@ func runChaos() int {
 	if _, err := os.Stat(repo + "/cmd/shopstream"); err != nil {
 		fail(fmt.Errorf("run from the repository root (go run ./deploy/chaos): %w", err))
 	}
-	sys, err := up(ctx, repo, *reuse)
+	sys, err := up(ctx, repo, *reuse, varName)
 	if err != nil {
 		sys.down()
 		fail(err)
 	}
 	defer sys.down()
 	tag := randText(4)
+	if len(soaks) > 0 {
+		return runSoaks(ctx, sys, tag, soaks, *duration, *rate, *rssLimit)
+	}
 	var results []*result
 	for i, sc := range scenarios {
 		if *only != "" && !matchesAny(sc.name, *only) {

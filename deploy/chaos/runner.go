@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
 
@@ -283,17 +284,25 @@ func (s *system) catalogMissing(events []*event) []string {
 	if len(newest) == 0 {
 		return nil
 	}
-	content := s.latestCatalog()
+	// One pass over the document (a soak's catalog holds thousands of
+	// products): every product name and version it shows.
+	shown := map[string]bool{}
+	for _, m := range productNameRE.FindAllString(s.latestCatalog(), -1) {
+		shown[m] = true
+	}
 	var out []string
 	for id, v := range newest {
 		var pid int64
 		_, _ = fmt.Sscan(id, &pid) // ids are the decimal product ids chaos sent
-		if !strings.Contains(content, productName(pid, v)) {
+		if !shown[productName(pid, v)] {
 			out = append(out, id)
 		}
 	}
 	return out
 }
+
+// productNameRE matches productName's output.
+var productNameRE = regexp.MustCompile(`Chaos [0-9]+ version [0-9]+`)
 
 func (s *system) latestCatalog() string {
 	docs := s.coze.Documents()

@@ -170,13 +170,19 @@ func (s *sender) run(ctx context.Context, rounds [][]*event, perSecond float64) 
 				}
 			}()
 		}
-		for _, e := range round {
+		// Pacing of the offered load (not a wait on the system): event i
+		// of a round is offered at start + i x gap, so the rate holds even
+		// when a send or the scheduler is slow.
+		start := time.Now()
+		for i, e := range round {
+			if gap > 0 {
+				if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
+					time.Sleep(d)
+				}
+			}
 			select {
 			case ch <- e:
 			case <-ctx.Done():
-			}
-			if gap > 0 {
-				time.Sleep(gap) // pacing of the offered load, not a wait on the system
 			}
 		}
 		close(ch)

@@ -89,7 +89,7 @@ func (p *proc) sampleRSS(pid int, done <-chan struct{}) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if kb := vmHWM(pid); kb > 0 {
+		if kb, _ := memKB(pid); kb > 0 {
 			p.mu.Lock()
 			p.peakKB = max(p.peakKB, kb)
 			p.mu.Unlock()
@@ -102,18 +102,41 @@ func (p *proc) sampleRSS(pid int, done <-chan struct{}) {
 	}
 }
 
-func vmHWM(pid int) int64 {
+// memKB reads a process's peak (VmHWM) and current (VmRSS) resident
+// memory in kB from /proc/<pid>/status; zeros when it is gone.
+func memKB(pid int) (hwm, rss int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return n
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmHWM" && name != "VmRSS") {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		if name == "VmHWM" {
+			hwm = n
+		} else {
+			rss = n
 		}
 	}
-	return 0
+	return hwm, rss
+}
+
+// mem returns p's peak resident memory over every incarnation since the
+// last resetPeaks and its current one, in MB (current 0: not running).
+func (p *proc) mem() (peakMB, rssMB float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	peak := p.peakKB
+	var rss int64
+	if p.cmd != nil {
+		var hwm int64
+		hwm, rss = memKB(p.cmd.Process.Pid)
+		peak = max(peak, hwm)
+	}
+	return float64(peak) / 1024, float64(rss) / 1024
 }
 
 // kill9 sends SIGKILL to p's pid (only that pid) and waits for it to be reaped.

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,15 +23,32 @@ import (
 	"github.com/shopstream/shopstream/pipeline"
 )
 
-// Ports: Kafka 19500/19501 and ClickHouse 19510/19511 (deploy/local), the
-// rest of the chaos block for what this program starts.
-const (
-	kafkaPort, kafkaControllerPort = 19500, 19501
-	chTCPPort, chHTTPPort          = 19510, 19511
-	servePort                      = 19520
-	adminPortBase                  = 19521 // serve 19521, process 19522-19524, sink 19525
-	inboxPort, cozePort            = 19530, 19531
+// Ports, from a base in the chaos block 19500-19599: Kafka base+0/+1 and
+// ClickHouse base+10/+11 (deploy/local), then what this program starts:
+// serve base+20, admin listeners base+21.. (serve, process x3, sink; the
+// one-shot tools base+29), inbox base+30, Coze base+31. The suite uses base
+// 19500, the soak benchmark 19550, so that both can run at once.
+var (
+	kafkaPort, kafkaControllerPort int
+	chTCPPort, chHTTPPort          int
+	servePort                      int
+	adminPortBase                  int // serve +0, process +1..+3, sink +4, one-shot tools +8
+	inboxPort, cozePort            int
 )
+
+// portBlock is the chaos block; setPorts refuses a base whose ports leave it.
+const portBlockLow, portBlockHigh = 19500, 19599
+
+func setPorts(base int) error {
+	if base < portBlockLow || base+31 > portBlockHigh {
+		return fmt.Errorf("port base %d: the ports base..base+31 must stay inside %d-%d", base, portBlockLow, portBlockHigh)
+	}
+	kafkaPort, kafkaControllerPort = base, base+1
+	chTCPPort, chHTTPPort = base+10, base+11
+	servePort, adminPortBase = base+20, base+21
+	inboxPort, cozePort = base+30, base+31
+	return nil
+}
 
 // system is everything a scenario can observe or break.
 type system struct {
@@ -45,6 +63,7 @@ type system struct {
 	kcl          *kgo.Client
 	adm          *kadm.Client
 	ch           clickhouse
+	cozeDown     atomic.Bool // the Coze proxy answers 503 to everything
 	ownInfra     bool
 	toolEnv      []string // environment of one-shot commands (topics, migrate, replay)
 }
@@ -71,8 +90,9 @@ func (s *system) clickhouse(ctx context.Context, verb string) error {
 
 // up builds the binary, starts (or reuses) the infrastructure and the
 // fakes, creates topics and tables, and starts 1 serve, 3 process, 1 sink.
-func up(ctx context.Context, repo string, reuse bool) (*system, error) {
-	s := &system{repo: repo, varDir: filepath.Join(repo, "var", "chaos"),
+// Data, logs and the binary live in var/<varName> (or $SHOPSTREAM_VAR).
+func up(ctx context.Context, repo string, reuse bool, varName string) (*system, error) {
+	s := &system{repo: repo, varDir: filepath.Join(repo, "var", varName),
 		brokers: []string{fmt.Sprintf("127.0.0.1:%d", kafkaPort)},
 		ch:      clickhouse{url: fmt.Sprintf("http://127.0.0.1:%d", chHTTPPort)},
 		reg:     &registry{m: map[string]*event{}}, ownInfra: !reuse}
@@ -84,7 +104,9 @@ func up(ctx context.Context, repo string, reuse bool) (*system, error) {
 		return s, err
 	}
 	logf("logs in %s", logDir)
-	bin := filepath.Join(repo, "bin", "shopstream")
+	// A binary of this run's own (not bin/shopstream): a suite and a soak
+	// running side by side never restart a process from the other's build.
+	bin := filepath.Join(s.varDir, "bin", "shopstream")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/shopstream")
 	build.Dir = repo
 	if out, err := build.CombinedOutput(); err != nil {
@@ -122,7 +144,16 @@ func up(ctx context.Context, repo string, reuse bool) (*system, error) {
 	if err != nil {
 		return s, fmt.Errorf("coze proxy: %w", err)
 	}
-	s.cozeSrv = &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: 5 * time.Second}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	s.cozeSrv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cozeDown.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"code":503,"msg":"knowledge base unavailable (chaos)"}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.cozeSrv.Serve(ln) }()
 
 	key := make([]byte, 24)
@@ -153,7 +184,7 @@ func up(ctx context.Context, repo string, reuse bool) (*system, error) {
 		}
 	}
 	s.sup = &supervisor{bin: bin, logDir: logDir}
-	s.toolEnv = env(adminPortBase + 9)
+	s.toolEnv = env(adminPortBase + 8)
 	for _, args := range [][]string{{"topics"}, {"migrate"}} {
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = s.toolEnv
