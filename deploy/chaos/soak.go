@@ -86,7 +86,7 @@ func runSoaks(ctx context.Context, sys *system, tag string, kinds []soakKind, d 
 			rep.names = append(rep.names, p.name)
 		}
 		logf("soak %d: %s for %s at %.0f events/s", i+1, k.name, d, rt)
-		r := sys.run(ctx, tag, 100+i, soakScenario(k, rep, d, rt), false)
+		r := sys.run(ctx, tag, 100+i, soakScenario(ctx, k, rep, d, rt), false)
 		for j, p := range sys.sup.procs {
 			peak, rss := p.mem()
 			rep.peak = append(rep.peak, peak)
@@ -132,7 +132,7 @@ func runSoaks(ctx context.Context, sys *system, tag string, kinds []soakKind, d 
 // soakScenario is the outage as a scenario: the downstream goes down
 // before the traffic starts and comes back after d; drain is measured from
 // then (or from the end of the traffic, if the sender fell behind).
-func soakScenario(k soakKind, rep *soakReport, d time.Duration, rate float64) scenario {
+func soakScenario(ctx context.Context, k soakKind, rep *soakReport, d time.Duration, rate float64) scenario {
 	ld := k.load(rate, d)
 	var stop context.CancelFunc
 	var done chan struct{}
@@ -144,7 +144,7 @@ func soakScenario(k soakKind, rep *soakReport, d time.Duration, rate float64) sc
 		before: func(s *system) {
 			k.down(s, true)
 			var mctx context.Context
-			mctx, stop = context.WithCancel(context.Background())
+			mctx, stop = context.WithCancel(ctx)
 			done = make(chan struct{})
 			rep.trafficStart = time.Now()
 			go func() {

@@ -165,10 +165,21 @@ func (o *owner) finish(ctx context.Context, from, to int64, status pipeline.Stat
 	}
 	end := o.t.cfg.Now()
 	var last *kgo.Record
+	// Two copies of one event in the product topic (the store re-sent a
+	// webhook a crashed serve had accepted but not answered) are two
+	// marks: the first records the sync's outcome, every later one
+	// "duplicate", as the processor does for messages — within these
+	// marks and against the events this trigger completed recently.
+	ids := map[string]bool{}
 	err := o.t.readMarks(ctx, o.partition, from, to, func(r *kgo.Record) error {
 		d, _ := kafka.DeliveryFromRecord(r)
 		d.Attempt = failures
-		if status == pipeline.StatusDead {
+		st, why := status, cause
+		if ids[d.Event.ID] || o.t.completed.Seen(d.Event.ID) {
+			st, why = pipeline.StatusDuplicate, nil
+		}
+		ids[d.Event.ID] = true
+		if st == pipeline.StatusDead {
 			if err := o.t.dlq.DeadLetter(ctx, d, fmt.Errorf("catalog sync: %w", cause)); err != nil {
 				return err
 			}
@@ -176,7 +187,7 @@ func (o *owner) finish(ctx context.Context, from, to int64, status pipeline.Stat
 		// The outcome names the product event's own record.
 		d.Topic, d.Partition, d.Offset = d.Origin.Topic, d.Origin.Partition, d.Origin.Offset
 		if o.t.rec != nil {
-			o.t.rec.Record(outcomeOf(d, status, cause, start, end))
+			o.t.rec.Record(outcomeOf(d, st, why, start, end))
 		}
 		last = r
 		return nil
@@ -191,6 +202,12 @@ func (o *owner) finish(ctx context.Context, from, to int64, status pipeline.Stat
 	// these marks from the committed offset and syncs again.
 	if !m.Mark(last) {
 		return nil
+	}
+	if status == pipeline.StatusCompleted {
+		// Not dead letters: an operator's replay of one must be applied.
+		for id := range ids {
+			o.t.completed.Add(id)
+		}
 	}
 	o.mu.Lock()
 	o.next, o.failures = to, 0

@@ -76,9 +76,17 @@ type Trigger struct {
 	lag     *kafka.LagMonitor
 	adm     *kadm.Client
 
+	// completed are the events of recent successful syncs: a later copy of
+	// one is recorded "duplicate" (owner.finish). Bounded.
+	completed *pipeline.SeenSet
+
 	mu     sync.Mutex
 	owners map[int32]*owner
 }
+
+// recentCompleted bounds Trigger.completed: copies of one webhook arrive
+// seconds apart, so the last 10,000 events (about 1 MB) are plenty.
+const recentCompleted = 10_000
 
 // NewTrigger builds the trigger and its consumer.
 func NewTrigger(kcfg kafka.Config, cfg TriggerConfig, syncer Syncer, dlq DeadLetterer, rec pipeline.OutcomeRecorder, log *slog.Logger, reg prometheus.Registerer) (*Trigger, error) {
@@ -107,7 +115,7 @@ func NewTrigger(kcfg kafka.Config, cfg TriggerConfig, syncer Syncer, dlq DeadLet
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Trigger{cfg: cfg, kcfg: kcfg, syncer: syncer, dlq: dlq, rec: rec, log: log.With("component", "catalog-sync"),
-		metrics: newCatalogMetrics(reg), owners: map[int32]*owner{}}
+		metrics: newCatalogMetrics(reg), owners: map[int32]*owner{}, completed: pipeline.NewSeenSet(recentCompleted)}
 	cons, err := consume.New(kcfg, consume.Config{
 		Group: cfg.Group, Topics: []string{cfg.SyncTopic}, Role: "catalog-sync",
 		SessionTimeout: cfg.SessionTimeout,

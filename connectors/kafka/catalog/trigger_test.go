@@ -132,3 +132,95 @@ func TestTriggerCommitsMarksOnlyAfterASync(t *testing.T) {
 		}
 	}
 }
+
+// TestTriggerRecordsCopiesAsDuplicates: two copies of one product event
+// (the store re-sent a webhook a crashed serve had accepted) are two marks;
+// one records "completed", the other "duplicate" — whether both fall in one
+// sync or the copy comes in a later one.
+func TestTriggerRecordsCopiesAsDuplicates(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, schemas.TopicCatalogSync))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	kcfg := kafka.DefaultConfig()
+	kcfg.Brokers = c.ListenAddrs()
+	log := slog.New(slog.DiscardHandler)
+	prod, err := kafka.NewProducer(kcfg, "test-producer", log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	marks := NewMarks(prod, nil, nil)
+	mark := func(id string) {
+		t.Helper()
+		d := pipeline.Delivery{Event: pipeline.Event{ID: id, Type: pipeline.ProductUpdated,
+			Kind: pipeline.KindProduct, EntityID: "1", ReceivedAt: time.Now(), Body: []byte(`{}`)},
+			Attempt: 1, Topic: schemas.TopicProduct}
+		if err := marks.MarkCatalog(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark("ev-a")
+	mark("ev-b")
+	mark("ev-a") // a copy in the same sync
+	syncer := &fakeSyncer{}
+	rec := &recorded{}
+	fwd := kafka.NewForwarder(prod, []time.Duration{time.Second}, nil, nil)
+	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, fwd, rec, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Logf("trigger stopped: %v", err) // not under test here
+		}
+	})
+	outcomes := func() map[string][]pipeline.Status {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		m := map[string][]pipeline.Status{}
+		for _, o := range rec.outs {
+			m[o.EventID] = append(m[o.EventID], o.Status)
+		}
+		return m
+	}
+	wait := func(what string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			rec.mu.Lock()
+			got := len(rec.outs)
+			rec.mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s (%d of %d outcomes)", what, got, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wait("the first sync's outcomes", 3)
+	mark("ev-b") // a copy in a later sync
+	mark("ev-c")
+	wait("the second sync's outcomes", 5)
+	want := map[string][]pipeline.Status{
+		"ev-a": {pipeline.StatusCompleted, pipeline.StatusDuplicate},
+		"ev-b": {pipeline.StatusCompleted, pipeline.StatusDuplicate},
+		"ev-c": {pipeline.StatusCompleted},
+	}
+	got := outcomes()
+	for id, w := range want {
+		if fmt.Sprint(got[id]) != fmt.Sprint(w) {
+			t.Errorf("%s: outcomes %v, want %v", id, got[id], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("outcomes for %d events, want %d: %v", len(got), len(want), got)
+	}
+}
