@@ -194,7 +194,11 @@ func (rep *soakReport) monitor(ctx context.Context, s *system) {
 				_, rss := p.mem()
 				fmt.Fprintf(&b, " %s %.0f", p.name, rss)
 			}
-			fmt.Fprintf(&b, " MB | held %d, catalog marks %d, lag %d", held, marks, lag)
+			lagText := strconv.FormatInt(lag, 10)
+			if lag < 0 {
+				lagText = "?" // a group not known to the broker yet
+			}
+			fmt.Fprintf(&b, " MB | held %d, catalog marks %d, lag %s", held, marks, lagText)
 			line := b.String()
 			rep.mu.Lock()
 			rep.timeline = append(rep.timeline, line)
