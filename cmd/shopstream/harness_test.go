@@ -65,6 +65,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/coze/cozetest"
 	"github.com/shopstream/shopstream/connectors/inbox/inboxtest"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -118,7 +119,7 @@ func testEnv(t *testing.T, overrides ...string) []string {
 	return append(env, overrides...)
 }
 
-// testConfig is loadConfig + parseConfig (dev=false) over testEnv(t,
+// testConfig is loadConfig + parseConfig (no role checks) over testEnv(t,
 // overrides...). It fails the test on a configuration error.
 func testConfig(t *testing.T, env ...string) Config {
 	t.Helper()
@@ -132,7 +133,7 @@ func configFromEnv(t *testing.T, env []string) Config {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	cfg, err := parseConfig(k, false)
+	cfg, err := parseConfig(k)
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
@@ -398,7 +399,7 @@ type role struct {
 }
 
 // Stop cancels the role and waits (up to 45 s) for it to drain; it
-// returns what runParts returned.
+// returns what lifecycle.Run returned.
 func (r *role) Stop() error {
 	r.once.Do(func() {
 		r.cancel()
@@ -416,13 +417,13 @@ func (r *role) Stop() error {
 // Done is closed when the role returned (stopped or failed).
 func (r *role) Done() <-chan struct{} { return r.done }
 
-func runRole(t *testing.T, name string, log *slog.Logger, reg *prometheus.Registry, parts []part) *role {
+func runRole(t *testing.T, name string, log *slog.Logger, reg *prometheus.Registry, parts []lifecycle.Part) *role {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &role{name: name, Registry: reg, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.err = runParts(ctx, log, parts...)
+		r.err = lifecycle.Run(ctx, log, parts...)
 	}()
 	t.Cleanup(func() {
 		start := time.Now()
@@ -434,7 +435,7 @@ func runRole(t *testing.T, name string, log *slog.Logger, reg *prometheus.Regist
 	return r
 }
 
-// startServe runs newIngress (webhook + admin listeners, producer) and waits
+// startServe runs newIngress (webhook listener, producer) and adminParts and waits
 // until /readyz answers 200.
 func startServe(t *testing.T, cfg Config) *role {
 	t.Helper()
@@ -444,6 +445,11 @@ func startServe(t *testing.T, cfg Config) *role {
 	if err != nil {
 		t.Fatalf("serve: %v", err)
 	}
+	admin, err := adminParts(cfg, RoleServe, log, reg)
+	if err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	parts = append(parts, admin...)
 	r := runRole(t, "serve", log, reg, parts)
 	r.HTTPURL, r.AdminURL = "http://"+cfg.HTTPAddr, "http://"+cfg.AdminAddr
 	deadline := time.Now().Add(30 * time.Second)

@@ -11,7 +11,7 @@ import (
 )
 
 func runTopics(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("topics", args, false, nil)
+	cfg, log, err := commonFlags(RoleTopics, args, nil)
 	if err != nil {
 		return err
 	}
