@@ -58,16 +58,10 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 			_ = opened.Close(context.WithoutCancel(ctx)) // the wiring error is the one to report
 		}
 	}()
-	prod, err := kafka.NewProducer(kcfg, "processor-producer", log, reg)
+	prod, outcomes, err := processorProducers(kcfg, log, reg, &opened)
 	if err != nil {
 		return nil, err
 	}
-	opened.Push(prod.Close)
-	outcomes, err := kafka.NewOutcomeWriter(kcfg, "processor", log, reg)
-	if err != nil {
-		return nil, err
-	}
-	opened.Push(outcomes.Close)
 	fwd := kafka.NewForwarder(prod, cfg.RetryTiers, nil, reg)
 	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
 
@@ -76,13 +70,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	if err != nil {
 		return nil, err
 	}
-	// Without EverShop's API the catalog is the product events' state.
-	var state *catalog.State
-	marks := catalog.NewMarks(prod, nil, nil)
-	if cfg.EverShopURL == "" {
-		state = catalog.NewState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
-		marks = catalog.NewMarks(prod, state, nil)
-	}
+	state, marks := catalogMarks(cfg, prod, kcfg, log)
 	proc, err := pipeline.NewProcessor(pipeline.ProcessorConfig{
 		Retry:                 cfg.RetryPolicy(),
 		SendOrderConfirmation: cfg.SendOrderConfirmation,
@@ -118,6 +106,33 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	}
 	// Close the producers after both consumers stopped.
 	return append(parts, lifecycle.Part{Name: "processor-producers", Close: opened.Close}), nil
+}
+
+// processorProducers are the processor's two writers: retry tiers, DLQ and
+// catalog marks through prod, outcome records through outcomes.
+func processorProducers(kcfg kafka.Config, log *slog.Logger, reg prometheus.Registerer, opened *lifecycle.Stack) (*kafka.Producer, *kafka.OutcomeWriter, error) {
+	prod, err := kafka.NewProducer(kcfg, "processor-producer", log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opened.Push(prod.Close)
+	outcomes, err := kafka.NewOutcomeWriter(kcfg, "processor", log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opened.Push(outcomes.Close)
+	return prod, outcomes, nil
+}
+
+// catalogMarks is how product events mark the catalog dirty. Without
+// EverShop's API the catalog is the product events' own state, which the
+// marks keep as well (state is nil otherwise).
+func catalogMarks(cfg Config, prod *kafka.Producer, kcfg kafka.Config, log *slog.Logger) (*catalog.State, *catalog.Marks) {
+	if cfg.EverShopURL != "" {
+		return nil, catalog.NewMarks(prod, nil, nil)
+	}
+	state := catalog.NewState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
+	return state, catalog.NewMarks(prod, state, nil)
 }
 
 // processorConsumer is the processor group's consumer configuration.
