@@ -65,6 +65,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/coze/cozetest"
 	"github.com/shopstream/shopstream/connectors/inbox/inboxtest"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
@@ -261,7 +262,7 @@ func resetKafka(t *testing.T, cfg Config) {
 		if !busy {
 			continue // list again: confirm they are gone
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
+		if clock.Sleep(ctx, 500*time.Millisecond) != nil {
 			t.Fatalf("reset: groups still have members after 2 minutes: %v", groups)
 		}
 	}
@@ -289,7 +290,7 @@ func resetKafka(t *testing.T, cfg Config) {
 				t.Logf("reset: delete topic %s: %v (retrying)", r.Topic, r.Err)
 			}
 		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if clock.Sleep(ctx, 200*time.Millisecond) != nil {
 			t.Fatalf("reset: topics not deleted after 2 minutes: %v", names)
 		}
 	}
@@ -301,7 +302,7 @@ func resetKafka(t *testing.T, cfg Config) {
 			break
 		}
 		// A topic deleted a moment ago can still be "marked for deletion".
-		if !sleepCtx(ctx, 300*time.Millisecond) {
+		if clock.Sleep(ctx, 300*time.Millisecond) != nil {
 			t.Fatalf("reset: create topics: %v", err)
 		}
 	}
@@ -317,7 +318,7 @@ func resetKafka(t *testing.T, cfg Config) {
 			watchForeignMembers(t, adm)
 			return
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if clock.Sleep(ctx, 100*time.Millisecond) != nil {
 			t.Fatalf("reset: topics have no leaders after 2 minutes (err %v)", err)
 		}
 	}
@@ -338,7 +339,7 @@ func watchForeignMembers(t *testing.T, adm *kadm.Client) {
 	go func() {
 		defer close(done)
 		reported := 0
-		for sleepCtx(ctx, 500*time.Millisecond) {
+		for clock.Sleep(ctx, 500*time.Millisecond) == nil {
 			gs, err := adm.DescribeGroups(ctx, schemas.GroupProcessor)
 			if err != nil {
 				continue
@@ -370,15 +371,6 @@ func allLed(topics kadm.TopicDetails, plan []kafka.TopicSpec) bool {
 		}
 	}
 	return true
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
 
 // role is a running set of parts (one `shopstream serve` or `process` in
