@@ -5,7 +5,8 @@
 // implementation, outcome records, status messages and CSV rendering.
 //
 // It must not import Kafka, ClickHouse, HTTP-server or configuration packages
-// (of shopstream's own, only the pure internal/clock; layering_test.go checks):
+// (of shopstream's own, only the pure internal/clock and internal/lru;
+// layering_test.go checks):
 // everything here is a function of its inputs and an injected clock (Now),
 // tested with tables, and timer loops under testing/synctest. Connectors
 // implement the small interfaces declared here (Notifier, Forwarder,

@@ -10,10 +10,14 @@ import (
 )
 
 // TestPipelineImportsNoIO keeps the core pure: its non-test files import
-// the standard library and shopstream's tiny pure helpers (internal/clock)
+// the standard library and shopstream's tiny pure helpers (internal/clock,
+// internal/lru)
 // only, never Kafka, ClickHouse, HTTP servers, configuration or a connector.
 func TestPipelineImportsNoIO(t *testing.T) {
-	allowed := map[string]bool{"github.com/shopstream/shopstream/internal/clock": true}
+	allowed := map[string]bool{
+		"github.com/shopstream/shopstream/internal/clock": true,
+		"github.com/shopstream/shopstream/internal/lru":   true,
+	}
 	forbiddenStd := []string{"net/http", "database/sql", "os/exec"}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -33,7 +37,7 @@ func TestPipelineImportsNoIO(t *testing.T) {
 			switch {
 			case allowed[path]:
 			case strings.Contains(first, "."):
-				t.Errorf("%s imports %s: pipeline may import the standard library and internal/clock only", name, path)
+				t.Errorf("%s imports %s: pipeline may import the standard library and internal/{clock,lru} only", name, path)
 			default:
 				for _, f := range forbiddenStd {
 					if path == f || strings.HasPrefix(path, f+"/") {
