@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/internal/lifecycle"
@@ -52,8 +49,8 @@ func runDev(ctx context.Context, args []string) error {
 		defer emb.Close()
 		cfg.KafkaBrokers = emb.Addrs()
 	}
-	if err := devTopics(ctx, cfg, log); err != nil {
-		return err
+	if _, err := ensureTopics(ctx, cfg, log, RoleDev, 30*time.Second); err != nil {
+		return fmt.Errorf("dev: topics: %w", err)
 	}
 	reg := newRegistry()
 	parts, err := newIngress(ctx, cfg, log, reg)
@@ -83,21 +80,6 @@ func runDev(ctx context.Context, args []string) error {
 	parts = append(parts, admin...)
 	printDevBanner(cfg)
 	return lifecycle.Run(ctx, log, parts...)
-}
-
-// devTopics creates the topics on the (embedded) broker.
-func devTopics(ctx context.Context, cfg Config, log *slog.Logger) error {
-	cl, err := kafka.NewClient(kafkaConfig(cfg), "dev-topics", log, nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := kafka.EnsureTopics(tctx, kadm.NewClient(cl), topicPlan(cfg)); err != nil {
-		return fmt.Errorf("dev: topics: %w", err)
-	}
-	return nil
 }
 
 // isLoopback reports whether a listen address stays on this machine.
