@@ -19,6 +19,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // soakKind is one long outage and the traffic that flows through it.
@@ -153,7 +155,7 @@ func soakScenario(ctx context.Context, k soakKind, rep *soakReport, d time.Durat
 			}()
 		},
 		during: func(ctx context.Context, s *system, _ *result, _ bool, _ time.Duration) error {
-			err := sleepCtx(ctx, d)
+			err := clock.Sleep(ctx, d)
 			rep.outageEnd(ctx, s)
 			k.down(s, false)
 			logf("soak %s: outage over after %s; draining", k.name, d)

@@ -135,11 +135,7 @@ func TestTriggerCommitsMarksOnlyAfterASync(t *testing.T) {
 // one records "completed", the other "duplicate" — whether both fall in one
 // sync or the copy comes in a later one.
 func TestTriggerRecordsCopiesAsDuplicates(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, schemas.TopicCatalogSync))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.Fake(t, kfake.SeedTopics(1, schemas.TopicCatalogSync))
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers = c.ListenAddrs()
 	log := slog.New(slog.DiscardHandler)
