@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeAlertSender struct {
+	mu   sync.Mutex
+	fail error
+	sent []Alert
+}
+
+func (f *fakeAlertSender) SendAlert(_ context.Context, a Alert) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.sent = append(f.sent, a)
+	return nil
+}
+
+func (f *fakeAlertSender) ids() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, a := range f.sent {
+		ids = append(ids, string(a.Trigger)+":"+a.ID)
+	}
+	return ids
+}
+
+func alertProcessor(t *testing.T, autoSync bool) (*Processor, *fakeAlertSender, *fakeForwarder, *outcomes) {
+	t.Helper()
+	fwd, rec, sender := &fakeForwarder{}, &outcomes{}, &fakeAlertSender{}
+	p, err := NewProcessor(ProcessorConfig{AutoSyncCatalog: autoSync, Retry: RetryPolicy{Tiers: []time.Duration{time.Second}}}, ProcessorDeps{
+		Notifier: &fakeInbox{}, Catalog: fwd, Forwarder: fwd, Recorder: rec,
+		Alerts: NewAlertEngine(testRules(), NewMemoryAlertStore()), AlertSender: sender,
+		Now: func() time.Time { return alertT0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sender, fwd, rec
+}
+
+func productDelivery(ev Event, attempt int) Delivery {
+	return Delivery{Event: ev, Attempt: attempt, Topic: "evershop.product"}
+}
+
+func TestProcessorSendsStoreAlertsOnce(t *testing.T) {
+	p, sender, fwd, rec := alertProcessor(t, true)
+	ctx := t.Context()
+	for _, ev := range []Event{productEv("a", 0, qty(3)), productEv("b", 1, qty(0)), productEv("c", 2, qty(0))} {
+		if err := p.Handle(ctx, productDelivery(ev, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sender.ids(); len(got) != 1 || !strings.HasPrefix(got[0], "out_of_stock:") {
+		t.Fatalf("alerts sent: %v", got)
+	}
+	if len(fwd.marked) != 3 {
+		t.Errorf("catalog marks: %d, want 3 (alerts come on top of the catalog)", len(fwd.marked))
+	}
+	var rows []Outcome
+	for _, o := range rec.all() {
+		if o.EventType == AlertEventType(AlertOutOfStock) {
+			rows = append(rows, o)
+		}
+	}
+	if len(rows) != 1 || rows[0].Status != StatusCompleted || rows[0].AlertOld != "3" || rows[0].AlertNew != "0" || rows[0].EntityID != "7" || rows[0].AlertTrigger != "out_of_stock" {
+		t.Fatalf("alert outcome rows: %+v", rows)
+	}
+}
+
+func TestProcessorAlertFailureRetriesTheSameAlert(t *testing.T) {
+	p, sender, fwd, _ := alertProcessor(t, false)
+	ctx := t.Context()
+	if err := p.Handle(ctx, productDelivery(productEv("a", 0, qty(3)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	sender.fail = Retryable(errors.New("webhook 503"), 0)
+	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd.retried) != 1 || len(sender.ids()) != 0 {
+		t.Fatalf("retried %d, sent %v", len(fwd.retried), sender.ids())
+	}
+	// The tier's redelivery sends the alert the state recorded, same id.
+	sender.fail = nil
+	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 2)); err != nil {
+		t.Fatal(err)
+	}
+	// A later, older replay from the DLQ fires nothing.
+	if err := p.Handle(ctx, productDelivery(productEv("z", -5, qty(0)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sender.ids(); len(got) != 1 || got[0] != "out_of_stock:"+AlertID(AlertOutOfStock, "7", "b") {
+		t.Fatalf("alerts sent: %v", got)
+	}
+}
+
+func TestProcessorDeadLetterRaisesAnAlert(t *testing.T) {
+	p, sender, fwd, _ := alertProcessor(t, true)
+	d := Delivery{Attempt: 1, Topic: "evershop.order", Event: Event{ID: "e9", Type: OrderUpdated, Kind: KindOrder, EntityID: "42", Data: []byte(`{"order_id":42,`)}}
+	if err := p.Handle(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd.dead) != 1 || len(sender.sent) != 1 {
+		t.Fatalf("dead %d, alerts %v", len(fwd.dead), sender.sent)
+	}
+	a := sender.sent[0]
+	text := AlertText(a, "")
+	for _, want := range []string{"order.updated", "e9", "42", "1 attempt", "shopstream replay --event-id e9"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("dead-letter alert %q lacks %q", text, want)
+		}
+	}
+}
+
+func TestAlertText(t *testing.T) {
+	a := Alert{Trigger: AlertPriceChange, ProductID: "7", SKU: "MUG-1", Name: "Blue mug", Old: "20.00", New: "15.00"}
+	got := AlertText(a, "https://shop.example.com/")
+	want := "Price change: Blue mug (SKU MUG-1) — regular price 20.00 → 15.00 (-25.0%). https://shop.example.com/admin/products/edit/7"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	a = Alert{Trigger: AlertLowStock, ProductID: "7", Old: "6", New: "5"}
+	if got := AlertText(a, ""); got != "Low stock: Product 7 — 5 left (was 6)." {
+		t.Errorf("got %q", got)
+	}
+}
