@@ -31,15 +31,15 @@ type ProcessorDeps struct {
 	Recorder OutcomeRecorder // optional
 	// Breaker is the inbox's; nil means one with default thresholds and
 	// the retry policy's Retry-After clamp.
-	Breaker  *Breaker
-	Seen     *SeenSet      // optional
+	Breaker *Breaker
+	Seen    *SeenSet // optional
 	// Alerts evaluates product events for store alerts and AlertSender
 	// delivers them (alert_engine.go); both nil: no alerts. AlertSender
 	// alone (without Alerts) still gets the "needs a person" alerts.
 	Alerts      *AlertEngine
 	AlertSender AlertSender
-	Observer RetryObserver // optional
-	Logger   *slog.Logger  // optional
+	Observer    RetryObserver // optional
+	Logger      *slog.Logger  // optional
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
