@@ -290,7 +290,13 @@ type AlertState struct {
 	Fired []Alert `json:"fired,omitempty"`
 }
 
-// version orders states: updated_at, then received-at, then event id.
+// NewerThan reports whether s is a newer version than w (updated_at, then
+// received-at, then event id).
+func (s AlertState) NewerThan(w AlertState) bool {
+	return s.newerThan(ProductVersion{UpdatedAt: w.UpdatedAt, ReceivedAt: w.ReceivedAt}, w.EventID) > 0
+}
+
+// newerThan orders states: updated_at, then received-at, then event id.
 func (s AlertState) newerThan(v ProductVersion, eventID string) int {
 	if c := s.UpdatedAt.Compare(v.UpdatedAt); c != 0 {
 		return c

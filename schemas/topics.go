@@ -34,6 +34,12 @@ const (
 	// catalog source when no EverShop admin API is configured.
 	TopicCatalogState = "shopstream.catalog.state"
 
+	// TopicAlertState is a compacted topic keyed by product id holding each
+	// product's store-alert state (last version applied, stock, price
+	// reference, last firing per trigger). Partition-aligned with
+	// TopicProduct: same partition count, murmur2 keys.
+	TopicAlertState = "shopstream.alert.state"
+
 	// TopicCatalogSync is a single-partition topic of "catalog is dirty"
 	// marks. Exactly one processor instance owns its partition, so exactly
 	// one instance debounces and runs the catalog regeneration for the

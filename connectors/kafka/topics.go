@@ -74,6 +74,9 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 		// topic is the catalog when no EverShop API is configured.
 		TopicSpec{schemas.TopicCatalogState, c.Partitions, c.Replication,
 			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
+		// Store-alert state per product id, aligned with evershop.product.
+		TopicSpec{schemas.TopicAlertState, c.Partitions, c.Replication,
+			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
 		// One partition: its single owner is the one debouncer of the group.
 		TopicSpec{schemas.TopicCatalogSync, 1, c.Replication, with(nil)},
 	)
