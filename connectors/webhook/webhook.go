@@ -65,7 +65,9 @@ type StatusError struct {
 	Body   string
 }
 
-func (e *StatusError) Error() string { return httpx.StatusMessage("alert webhook", e.Status, e.Body, "", "") }
+func (e *StatusError) Error() string {
+	return httpx.StatusMessage("alert webhook", e.Status, e.Body, "", "")
+}
 
 // SendAlert implements pipeline.AlertSender. Retries send the same
 // webhook-id; the timestamp and signature are fresh each time, as the
