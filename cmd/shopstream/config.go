@@ -55,6 +55,8 @@ type Config struct {
 
 	DataDir      string
 	DevKafkaAddr string
+
+	Alerts AlertSettings // alerts.go
 }
 
 // RetryPolicy is the retry policy the settings describe.
@@ -169,6 +171,7 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 		DataDir:               p.str("dev.data_dir"),
 		DevKafkaAddr:          p.addr("dev.kafka_addr"),
 	}
+	c.Alerts = parseAlerts(&p, c.EverShopURL)
 	level := p.oneOf("log.level", "debug", "info", "warn", "error")
 	_ = c.LogLevel.UnmarshalText([]byte(level))
 	c.LogFormat = p.oneOf("log.format", logFormatAuto, logFormatText, logFormatJSON)

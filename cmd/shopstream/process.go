@@ -131,6 +131,11 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		return fail(configErr("coze.api_token", errors.New("is required for shopstream process (or set WEBHOOK_AUTO_SYNC_PRODUCTS=false)")))
 	}
 
+	alerts, err := newAlerts(cfg, kcfg, notifier, local, log, reg)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, alerts.closers...)
 	var marker pipeline.CatalogMarker = catalog.NewMarks(prod, nil, nil)
 	if state != nil {
 		marker = catalog.NewMarks(prod, state, nil)
@@ -141,7 +146,9 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		SendOrderConfirmation: cfg.SendOrderConfirmation,
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
+		HoldAlertAfter:        cfg.Alerts.HoldAfter,
 	}, pipeline.ProcessorDeps{
+		Alerts: alerts.engine, AlertSender: alerts.sender,
 		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
 		// (shopstream.order.progress) is wired.
 		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: recorder, Logger: log,
@@ -161,7 +168,9 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		MaxHold: maxHold(cfg.RetryPolicy()),
 		// The catalog state forgets the versions of a product partition
 		// that moves away (its next owner writes them).
-		OnRevoked:      catalogStateRevoked(state),
+		OnRevoked: onRevoked(catalogStateRevoked(state), alerts.revokedHook()),
+		// The alert state of product partitions is loaded before they run.
+		OnAssigned:     alerts.assignedHook(),
 		SessionTimeout: 10 * time.Second,
 	}, log, reg)
 	if err != nil {
