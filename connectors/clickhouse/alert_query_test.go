@@ -24,7 +24,7 @@ func TestAlertQueries(t *testing.T) {
 			status, nil, when, when)
 	}
 	rows := []pipeline.Outcome{
-		alert("a1", "out_of_stock", "7", at(10, 0), pipeline.StatusRetrying, 1), // retried ...
+		alert("a1", "out_of_stock", "7", at(10, 0), pipeline.StatusRetrying, 1),  // retried ...
 		alert("a1", "out_of_stock", "7", at(10, 0), pipeline.StatusCompleted, 2), // ... then sent: counts once
 		alert("a2", "back_in_stock", "7", at(12, 0), pipeline.StatusCompleted, 1),
 		alert("a3", "out_of_stock", "8", at(11, 0), pipeline.StatusCompleted, 1), // still out at the range end
