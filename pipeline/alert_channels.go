@@ -25,6 +25,11 @@ type AlertChannels struct {
 	done       *SeenSet
 }
 
+// DigestSender delivers one digest; the outgoing webhook implements it.
+type DigestSender interface {
+	SendDigest(ctx context.Context, d AlertDigest) error
+}
+
 // NewAlertChannels builds the fan-out; staff or webhook may be nil (not
 // both).
 func NewAlertChannels(staff Notifier, staffEmail, storeURL string, webhook AlertSender) (*AlertChannels, error) {
@@ -39,8 +44,36 @@ func NewAlertChannels(staff Notifier, staffEmail, storeURL string, webhook Alert
 
 // SendAlert implements AlertSender.
 func (c *AlertChannels) SendAlert(ctx context.Context, a Alert) error {
+	return c.send(ctx, a.ID, a.Quiet,
+		func() Notification {
+			return Notification{EventID: a.ID, Email: c.StaffEmail, Text: AlertText(a, c.StoreURL), Reason: AlertEventType(a.Trigger)}
+		},
+		func() error { return c.Webhook.SendAlert(ctx, a) })
+}
+
+// SendDigest sends a digest the same way. The inbox message carries the
+// CSV too when there is no webhook to carry it.
+func (c *AlertChannels) SendDigest(ctx context.Context, d AlertDigest) error {
+	ds, _ := c.Webhook.(DigestSender)
+	return c.send(ctx, d.ID, d.Quiet,
+		func() Notification {
+			text := DigestText(d, c.StoreURL)
+			if ds == nil {
+				text += "\n\n" + d.CSV
+			}
+			return Notification{EventID: d.ID, Email: c.StaffEmail, Text: text, Reason: "alert.digest"}
+		},
+		func() error {
+			if ds == nil {
+				return nil
+			}
+			return ds.SendDigest(ctx, d)
+		})
+}
+
+func (c *AlertChannels) send(ctx context.Context, id string, quiet bool, note func() Notification, hook func() error) error {
 	var transient, permanent []error
-	note := func(channel string, err error) {
+	record := func(channel string, err error) {
 		switch {
 		case err == nil:
 		case IsPermanent(err):
@@ -49,19 +82,19 @@ func (c *AlertChannels) SendAlert(ctx context.Context, a Alert) error {
 			transient = append(transient, fmt.Errorf("%s: %w", channel, err))
 		}
 	}
-	if c.Staff != nil && !c.done.Seen("inbox\x00"+a.ID) {
-		err := c.Staff.Notify(ctx, Notification{EventID: a.ID, Email: c.StaffEmail, Text: AlertText(a, c.StoreURL), Reason: AlertEventType(a.Trigger)})
+	if c.Staff != nil && !c.done.Seen("inbox\x00"+id) {
+		err := c.Staff.Notify(ctx, note())
 		if err == nil {
-			c.done.Add("inbox\x00" + a.ID)
+			c.done.Add("inbox\x00" + id)
 		}
-		note("staff inbox", err)
+		record("staff inbox", err)
 	}
-	if c.Webhook != nil && !a.Quiet && !c.done.Seen("webhook\x00"+a.ID) {
-		err := c.Webhook.SendAlert(ctx, a)
+	if c.Webhook != nil && !quiet && !c.done.Seen("webhook\x00"+id) {
+		err := hook()
 		if err == nil {
-			c.done.Add("webhook\x00" + a.ID)
+			c.done.Add("webhook\x00" + id)
 		}
-		note("webhook", err)
+		record("webhook", err)
 	}
 	switch {
 	case len(transient) > 0:

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -282,5 +283,37 @@ func BenchmarkAlertStateMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB/100k")
 		runtime.KeepAlive(m)
+	}
+}
+
+func TestPlanDigest(t *testing.T) {
+	mk := func(n int) []Alert {
+		var out []Alert
+		for i := range n {
+			out = append(out, Alert{ID: fmt.Sprintf("a%02d", i), Trigger: AlertOutOfStock, ProductID: strconv.Itoa(i), Name: "P" + strconv.Itoa(i), Old: "1", New: "0"})
+		}
+		return out
+	}
+	rule := DigestRule{Min: 5, First: 2}
+	if s, d := PlanDigest(rule, mk(4)); len(s) != 4 || d != nil {
+		t.Fatalf("4 alerts: %d singles, digest %v", len(s), d)
+	}
+	// Duplicates (a window re-read after a revoke) count once.
+	window := append(mk(6), mk(6)...)
+	s, d := PlanDigest(rule, window)
+	if s != nil || d == nil || d.Total != 6 || len(d.First) != 2 || d.Counts[AlertOutOfStock] != 6 {
+		t.Fatalf("6 alerts: singles %v, digest %+v", s, d)
+	}
+	_, again := PlanDigest(rule, mk(6))
+	if again.ID != d.ID {
+		t.Error("the same window gave another digest id")
+	}
+	text := DigestText(*d, "")
+	want := "6 store alerts: 6 out of stock.\n- Out of stock: P0 — stock went from 1 to 0.\n- Out of stock: P1 — stock went from 1 to 0.\n…and 4 more (full list in the CSV)."
+	if text != want {
+		t.Errorf("digest text\n got %q\nwant %q", text, want)
+	}
+	if !strings.HasPrefix(d.CSV, "alert_id,trigger,product_id,sku,name,old,new,at,event_id\na00,out_of_stock,0,,P0,1,0,") {
+		t.Errorf("csv: %q", d.CSV)
 	}
 }

@@ -40,6 +40,11 @@ const (
 	// TopicProduct: same partition count, murmur2 keys.
 	TopicAlertState = "shopstream.alert.state"
 
+	// TopicAlerts is a single-partition topic of store alerts (value: the
+	// pipeline.Alert as JSON) waiting to be sent: its one owner coalesces
+	// bursts into digests.
+	TopicAlerts = "shopstream.alerts"
+
 	// TopicCatalogSync is a single-partition topic of "catalog is dirty"
 	// marks. Exactly one processor instance owns its partition, so exactly
 	// one instance debounces and runs the catalog regeneration for the
@@ -96,4 +101,5 @@ const (
 	GroupCatalog   = "shopstream-catalog"
 	GroupSink      = "shopstream-sink"
 	GroupReplay    = "shopstream-replay"
+	GroupAlerts    = "shopstream-alerts"
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/alertdigest"
 	"github.com/shopstream/shopstream/connectors/kafka/alertstate"
 	"github.com/shopstream/shopstream/connectors/localfile"
 	alertwebhook "github.com/shopstream/shopstream/connectors/webhook"
@@ -42,6 +43,10 @@ var alertSettings = []setting{
 	{"alerts.webhook_url", "SHOPSTREAM_ALERT_WEBHOOK_URL", "", "Outgoing webhook for alerts (Slack-compatible `text` field)."},
 	{"alerts.webhook_secret", "SHOPSTREAM_ALERT_WEBHOOK_SECRET", "", "Signs the outgoing webhook (Standard Webhooks, `whsec_<base64>` or raw); empty = unsigned."},
 	{"alerts.store_url", "SHOPSTREAM_ALERT_STORE_URL", "", "EverShop base URL for admin links in alerts; empty = EVERSHOP_API_URL."},
+	{"alerts.digest_min", "SHOPSTREAM_ALERT_DIGEST_MIN", "5", "This many alerts or more in one window are sent as one digest (counts, the first ones, the full list as CSV); fewer one by one."},
+	{"alerts.digest_first", "SHOPSTREAM_ALERT_DIGEST_FIRST", "10", "How many alerts a digest lists in its text."},
+	{"alerts.digest_quiet", "SHOPSTREAM_ALERT_DIGEST_QUIET", "2s", "An alert window closes this long after its last alert..."},
+	{"alerts.digest_max_wait", "SHOPSTREAM_ALERT_DIGEST_MAX_WAIT", "30s", "...and never later than this after its first."},
 	{"alerts.hold_after", "SHOPSTREAM_ALERT_HOLD_AFTER", "15m", "Needs-a-person alert once an event is held through an inbox outage this long; 0s = never."},
 }
 
@@ -53,6 +58,9 @@ type AlertSettings struct {
 	WebhookSecret *pipeline.Secret
 	StoreURL      string
 	HoldAfter     time.Duration
+	Digest        pipeline.DigestRule
+	DigestQuiet   time.Duration
+	DigestMaxWait time.Duration
 }
 
 // parseAlerts reads the alert settings with p (the first error names its
@@ -63,6 +71,13 @@ func parseAlerts(p *parser, storeURL string) AlertSettings {
 		WebhookURL: p.url("alerts.webhook_url"),
 		StoreURL:   p.url("alerts.store_url"),
 		HoldAfter:  p.duration("alerts.hold_after", 0, 30*24*time.Hour),
+		Digest: pipeline.DigestRule{Min: p.intRange("alerts.digest_min", 2, 1_000_000),
+			First: p.intRange("alerts.digest_first", 1, 1000)},
+		DigestQuiet:   p.duration("alerts.digest_quiet", 10*time.Millisecond, time.Hour),
+		DigestMaxWait: p.duration("alerts.digest_max_wait", 10*time.Millisecond, 24*time.Hour),
+	}
+	if p.err == nil && s.DigestMaxWait < s.DigestQuiet {
+		p.fail("alerts.digest_max_wait", fmt.Errorf("%s is shorter than SHOPSTREAM_ALERT_DIGEST_QUIET %s", s.DigestMaxWait, s.DigestQuiet))
 	}
 	if s.StoreURL == "" {
 		s.StoreURL = storeURL
@@ -113,16 +128,27 @@ func (s AlertSettings) validate(local bool) error {
 
 // alertWiring is what the processor needs for alerts.
 type alertWiring struct {
-	engine  *pipeline.AlertEngine // nil: no product triggers on
-	sender  pipeline.AlertSender  // nil: no channel
-	states  *alertstate.States
-	closers []func(context.Context) error
+	engine *pipeline.AlertEngine // nil: no product triggers on
+	// sender publishes to shopstream.alerts (nil: no channel); digester
+	// sends what is published.
+	sender   pipeline.AlertSender
+	digester *alertdigest.Digester
+	states   *alertstate.States
+	closers  []func(context.Context) error
+}
+
+// parts are the alert roles that run beside the processor.
+func (w *alertWiring) parts() []part {
+	if w.digester == nil {
+		return nil
+	}
+	return []part{{name: "alert-digest", run: w.digester.Run}}
 }
 
 // newAlerts builds the alert state store, the engine and the channels.
 // staff is the processor's notifier (the support inbox, or the dev file);
 // in dev (local) alerts go to alerts.jsonl beside notifications.jsonl.
-func newAlerts(cfg Config, kcfg kafka.Config, staff pipeline.Notifier, local bool, log *slog.Logger, reg prometheus.Registerer) (*alertWiring, error) {
+func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeline.Notifier, local bool, log *slog.Logger, reg prometheus.Registerer) (*alertWiring, error) {
 	s := cfg.Alerts
 	if err := s.validate(local); err != nil {
 		return nil, err
@@ -156,7 +182,11 @@ func newAlerts(cfg Config, kcfg kafka.Config, staff pipeline.Notifier, local boo
 		if err != nil {
 			return nil, configErr("alerts.staff_email", err)
 		}
-		w.sender = ch
+		d, err := alertdigest.New(kcfg, alertdigest.Config{Quiet: s.DigestQuiet, MaxWait: s.DigestMaxWait, Rule: s.Digest}, ch, log, reg)
+		if err != nil {
+			return nil, fmt.Errorf("alerts: %w", err)
+		}
+		w.sender, w.digester = alertdigest.NewPublisher(prod, schemas.TopicAlerts, nil), d
 	}
 	if !s.Rules.Enabled() {
 		return w, nil

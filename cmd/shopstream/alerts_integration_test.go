@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +20,11 @@ import (
 // alertHook is an outgoing-webhook receiver that verifies every post and
 // counts them per webhook-id.
 type alertHook struct {
-	mu     sync.Mutex
-	posts  map[string]int
-	alerts map[string]pipeline.Alert
+	mu      sync.Mutex
+	posts   map[string]int
+	alerts  map[string]pipeline.Alert // from single posts and digests' CSV
+	singles int
+	digests int
 }
 
 func startAlertHook(t *testing.T, secret string) (*alertHook, string) {
@@ -38,15 +42,37 @@ func startAlertHook(t *testing.T, secret string) (*alertHook, string) {
 			return
 		}
 		var p struct {
-			Alert pipeline.Alert `json:"alert"`
+			Type   string               `json:"type"`
+			Alert  pipeline.Alert       `json:"alert"`
+			Digest pipeline.AlertDigest `json:"digest"`
 		}
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Errorf("alert webhook body: %v", err)
 		}
+		var got []pipeline.Alert
+		if p.Type == "alert.digest" {
+			rows, err := csv.NewReader(strings.NewReader(p.Digest.CSV)).ReadAll()
+			if err != nil || len(rows) != p.Digest.Total+1 {
+				t.Errorf("digest CSV: %d rows, %v (total %d)", len(rows), err, p.Digest.Total)
+			}
+			for _, row := range rows[1:] {
+				got = append(got, pipeline.Alert{ID: row[0], Trigger: pipeline.AlertTrigger(row[1]), ProductID: row[2]})
+			}
+		} else {
+			got = append(got, p.Alert)
+		}
 		h.mu.Lock()
-		h.posts[r.Header.Get("webhook-id")]++
-		h.alerts[p.Alert.ID] = p.Alert
-		h.mu.Unlock()
+		defer h.mu.Unlock()
+		if h.posts[r.Header.Get("webhook-id")]++; h.posts[r.Header.Get("webhook-id")] == 1 {
+			if p.Type == "alert.digest" {
+				h.digests++
+			} else {
+				h.singles++
+			}
+		}
+		for _, a := range got {
+			h.alerts[a.ID] = a
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return h, srv.URL
@@ -76,7 +102,8 @@ func stockBody(id, qty int, price string, updatedAt time.Time) []byte {
 // trigger) to the signed webhook and the staff inbox, across a rebalance
 // (one processor stops mid-way) and a restart (a fresh processor loads the
 // alert state), while replays of the same events and older events fire
-// nothing.
+// nothing. Bursts arrive as digests (full list in their CSV); a lone
+// crossing afterwards arrives as a single alert.
 func TestIntegrationStoreAlertsTwoProcessors(t *testing.T) {
 	inbox := inboxtest.Start(t, inboxToken)
 	const secret = "whsec_c2hvcHN0cmVhbS1hbGVydHMtaW50ZWdyYXRpb24="
@@ -84,7 +111,7 @@ func TestIntegrationStoreAlertsTwoProcessors(t *testing.T) {
 	cfg := testConfig(t, append(inboxEnv(inbox), "WEBHOOK_AUTO_SYNC_PRODUCTS=false",
 		"WEBHOOK_INVENTORY_ALERTS=true", "WEBHOOK_PRICE_ALERTS=true", "SHOPSTREAM_ALERT_LOW_STOCK=3",
 		"SHOPSTREAM_ALERT_STAFF_EMAIL=staff@example.com", "SHOPSTREAM_ALERT_WEBHOOK_URL="+hookURL,
-		"SHOPSTREAM_ALERT_WEBHOOK_SECRET="+secret)...)
+		"SHOPSTREAM_ALERT_WEBHOOK_SECRET="+secret, "SHOPSTREAM_ALERT_DIGEST_QUIET=300ms", "SHOPSTREAM_ALERT_DIGEST_MAX_WAIT=3s")...)
 	resetKafka(t, cfg)
 	startServe(t, cfg)
 	p1 := startProcess(t, cfg, newRegistry())
@@ -162,19 +189,49 @@ func TestIntegrationStoreAlertsTwoProcessors(t *testing.T) {
 	if len(perProduct) != 4*products {
 		t.Errorf("%d product/trigger pairs alerted, want %d", len(perProduct), 4*products)
 	}
+	// A lone crossing is sent by itself.
+	p4 := startProcess(t, cfg, newRegistry())
+	post(100, 4, "15.00", t0)
+	post(100, 0, "15.00", t0.Add(time.Minute))
+	waitUntil(t, 60*time.Second, "the lone out_of_stock alert", func() bool {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		for _, a := range hook.alerts {
+			if a.ProductID == "100" && a.Trigger == pipeline.AlertOutOfStock {
+				return true
+			}
+		}
+		return false
+	})
+	waitUntil(t, 60*time.Second, "processor lag 0", func() bool {
+		return groupLag(t, cfg, schemas.GroupProcessor, schemas.TopicProduct) == 0
+	})
+	if err := p4.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if hook.digests == 0 || hook.singles == 0 {
+		t.Errorf("%d digests and %d single alerts, want both", hook.digests, hook.singles)
+	}
+	if len(hook.alerts) != 4*products+1 {
+		t.Errorf("%d distinct alerts, want %d", len(hook.alerts), 4*products+1)
+	}
+	// The staff inbox has one message per webhook message (same ids).
 	staff := inbox.Messages("staff@example.com")
 	keys := map[string]bool{}
 	for _, m := range staff {
 		keys[m.IdempotencyKey] = true
+		if !(hook.posts[m.IdempotencyKey] > 0) {
+			t.Errorf("inbox message %s has no webhook twin", m.IdempotencyKey)
+		}
 	}
-	if len(staff) != 4*products || len(keys) != 4*products {
-		t.Errorf("staff inbox: %d messages, %d keys, want %d", len(staff), len(keys), 4*products)
+	if len(staff) != len(keys) || len(keys) != len(hook.posts) {
+		t.Errorf("staff inbox: %d messages, %d keys; webhook: %d ids", len(staff), len(keys), len(hook.posts))
 	}
-	hook.mu.Lock()
-	defer hook.mu.Unlock()
 	repeats := 0
 	for _, n := range hook.posts {
 		repeats += n - 1
 	}
-	t.Logf("webhook: %d alerts, %d repeated posts of an alert id (redeliveries across the rebalance; receivers dedupe by webhook-id)", len(hook.alerts), repeats)
+	t.Logf("webhook: %d alerts in %d digests and %d single messages; %d repeated posts of an id", len(hook.alerts), hook.digests, hook.singles, repeats)
 }

@@ -131,7 +131,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		return fail(configErr("coze.api_token", errors.New("is required for shopstream process (or set WEBHOOK_AUTO_SYNC_PRODUCTS=false)")))
 	}
 
-	alerts, err := newAlerts(cfg, kcfg, notifier, local, log, reg)
+	alerts, err := newAlerts(cfg, kcfg, prod, notifier, local, log, reg)
 	if err != nil {
 		return fail(err)
 	}
@@ -176,7 +176,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	if err != nil {
 		return fail(err)
 	}
-	parts := []part{{name: "processor", run: consumer.Run}}
+	parts := append([]part{{name: "processor", run: consumer.Run}}, alerts.parts()...)
 	if cfg.CatalogAutoSync {
 		trigger, err := catalog.NewTrigger(kcfg, catalog.TriggerConfig{
 			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,

@@ -77,6 +77,9 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 		// Store-alert state per product id, aligned with evershop.product.
 		TopicSpec{schemas.TopicAlertState, c.Partitions, c.Replication,
 			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
+		// Store alerts waiting to be sent; one partition, one digest owner.
+		TopicSpec{schemas.TopicAlerts, 1, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(7*24*time.Hour.Milliseconds(), 10)})},
 		// One partition: its single owner is the one debouncer of the group.
 		TopicSpec{schemas.TopicCatalogSync, 1, c.Replication, with(nil)},
 	)

@@ -7,6 +7,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,23 @@ type Payload struct {
 	Link  string         `json:"link,omitempty"`
 }
 
+// DigestPayload is the body of a digest post.
+type DigestPayload struct {
+	Type   string               `json:"type"` // alert.digest
+	Text   string               `json:"text"`
+	Digest pipeline.AlertDigest `json:"digest"`
+}
+
+// SendDigest implements pipeline.DigestSender: one post for many alerts,
+// with the full list as CSV in the body (digest.csv).
+func (c *Client) SendDigest(ctx context.Context, d pipeline.AlertDigest) error {
+	body, err := httpx.EncodeJSON("alert webhook", DigestPayload{Type: "alert.digest", Text: pipeline.DigestText(d, c.cfg.StoreURL), Digest: d})
+	if err != nil {
+		return err
+	}
+	return c.post(ctx, d.ID, body)
+}
+
 // StatusError is a non-2xx answer, wrapped retryable (408, 429, 5xx) or
 // permanent by httpx.Classify.
 type StatusError struct {
@@ -81,21 +99,26 @@ func (c *Client) SendAlert(ctx context.Context, a pipeline.Alert) error {
 	if a.ID == "" {
 		return pipeline.Permanent(errors.New("alert webhook: alert without id"))
 	}
-	now := c.cfg.Now()
-	h := http.Header{}
-	h.Set("webhook-id", a.ID)
-	h.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
-	if c.cfg.Secret != nil {
-		h.Set("webhook-signature", pipeline.SignStandard(*c.cfg.Secret, a.ID, now, body))
-	}
-	_, _, err = httpx.PostJSON(ctx, c.hc, httpx.Request{Op: "alert webhook", URL: c.cfg.URL, Body: body, Header: h,
-		Timeout: c.cfg.Timeout, MaxResponseBytes: 64 << 10, Now: c.cfg.Now,
-		StatusError: func(_ string, resp *http.Response, b []byte) error {
-			return &StatusError{Status: resp.StatusCode, Body: httpx.Snippet(b)}
-		}})
-	if err != nil {
+	if err := c.post(ctx, a.ID, body); err != nil {
 		return err
 	}
 	c.log.Info("alert posted", "alert", a.ID, "trigger", string(a.Trigger), "product", a.ProductID)
 	return nil
+}
+
+// post sends body signed under id (webhook-id).
+func (c *Client) post(ctx context.Context, id string, body json.RawMessage) error {
+	now := c.cfg.Now()
+	h := http.Header{}
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
+	if c.cfg.Secret != nil {
+		h.Set("webhook-signature", pipeline.SignStandard(*c.cfg.Secret, id, now, body))
+	}
+	_, _, err := httpx.PostJSON(ctx, c.hc, httpx.Request{Op: "alert webhook", URL: c.cfg.URL, Body: body, Header: h,
+		Timeout: c.cfg.Timeout, MaxResponseBytes: 64 << 10, Now: c.cfg.Now,
+		StatusError: func(_ string, resp *http.Response, b []byte) error {
+			return &StatusError{Status: resp.StatusCode, Body: httpx.Snippet(b)}
+		}})
+	return err
 }
