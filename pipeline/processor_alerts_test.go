@@ -3,9 +3,11 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -168,4 +170,45 @@ func TestAlertChannelsQuietHoursAndPartialFailure(t *testing.T) {
 	if err := ch.SendAlert(ctx, Alert{ID: "a3", Trigger: AlertLowStock}); !IsPermanent(err) {
 		t.Fatalf("webhook 400 alone: %v, want permanent", err)
 	}
+}
+
+// TestProcessorHeldTooLongRaisesOneAlert: an event held through a 10-minute
+// inbox outage raises one needs-a-person alert once held for the configured
+// 2 minutes, and is delivered when the inbox is back.
+func TestProcessorHeldTooLongRaisesOneAlert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		inbox := &fakeInbox{fail: func(Notification) error {
+			if time.Since(start) < 10*time.Minute {
+				return Retryable(errors.New("inbox: 503"), 0)
+			}
+			return nil
+		}}
+		fwd, rec, sender := &fakeForwarder{}, &outcomes{}, &fakeAlertSender{}
+		p, err := NewProcessor(ProcessorConfig{HoldAlertAfter: 2 * time.Minute}, ProcessorDeps{
+			Notifier: inbox, Catalog: fwd, Forwarder: fwd, Recorder: rec, AlertSender: sender})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Other orders fail first; the one that opens the breaker is held.
+		for i := range DefaultBreakerFailureThreshold - 1 {
+			if err := p.Handle(t.Context(), orderUpdate(fmt.Sprintf("o%d", i), fmt.Sprint(100+i), "shipped", "pending", t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := orderUpdate("held", "7", "shipped", "pending", t0)
+		d.Event.ReceivedAt = time.Now()
+		if err := p.Handle(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+		if len(sender.sent) != 1 || sender.sent[0].Trigger != AlertHeldTooLong || sender.sent[0].EventID != "held" {
+			t.Fatalf("alerts: %+v", sender.sent)
+		}
+		if !strings.Contains(AlertText(sender.sent[0], ""), "has been held for") {
+			t.Errorf("text: %q", AlertText(sender.sent[0], ""))
+		}
+		if n := len(inbox.sent); n != 1 || inbox.sent[0].EventID != "held" {
+			t.Fatalf("inbox got %d messages", n)
+		}
+	})
 }
