@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -135,5 +137,31 @@ func TestEngineOverStatesFiresOnceAcrossMembers(t *testing.T) {
 	none, err := eb.Evaluate(ctx, ev("c", 2, "0"))
 	if err != nil || len(none) != 0 {
 		t.Fatalf("still out of stock fired %v %v", none, err)
+	}
+}
+
+// BenchmarkStateMemory reports the heap the store holds for 100,000
+// products' alert states (the encoded values by product id, as a loaded
+// partition keeps them).
+func BenchmarkStateMemory(b *testing.B) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		vals := make(map[string][]byte)
+		for i := range 100_000 {
+			id := strconv.Itoa(i)
+			v, err := encode(pipeline.AlertState{UpdatedAt: t0, ReceivedAt: t0.Add(time.Duration(i)), EventID: "evt_" + id + "_0123456789abcdef0123456789",
+				QtyKnown: true, Qty: int64(i % 50), InStockKnown: true, InStock: true, PriceRef: "24.90"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			vals[id] = v
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB/100k")
+		runtime.KeepAlive(vals)
 	}
 }
