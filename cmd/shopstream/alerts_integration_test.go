@@ -222,7 +222,7 @@ func TestIntegrationStoreAlertsTwoProcessors(t *testing.T) {
 	keys := map[string]bool{}
 	for _, m := range staff {
 		keys[m.IdempotencyKey] = true
-		if !(hook.posts[m.IdempotencyKey] > 0) {
+		if hook.posts[m.IdempotencyKey] == 0 {
 			t.Errorf("inbox message %s has no webhook twin", m.IdempotencyKey)
 		}
 	}

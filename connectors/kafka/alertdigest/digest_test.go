@@ -97,7 +97,12 @@ func TestDigesterSendsSinglesAndOneDigestPerBurst(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("digester: %v", err)
+		}
+	})
 
 	alert := func(i int) pipeline.Alert {
 		return pipeline.Alert{ID: fmt.Sprintf("alert_%03d", i), Trigger: pipeline.AlertPriceChange, ProductID: fmt.Sprint(i), Old: "10.00", New: "8.00"}
