@@ -41,7 +41,7 @@ func runProcess(ctx context.Context, args []string) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, processorTopics(cfg)), log.With("component", "admin"))
-	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog), 15*time.Second, log, reg)
+	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupAlerts), 15*time.Second, log, reg)
 	return runParts(ctx, log, append(parts, part{name: "admin", run: admin.Run}, part{name: "lag", run: lag.Run})...)
 }
 
@@ -214,6 +214,7 @@ func lagGroups(cfg Config, groups ...string) map[string][]string {
 		schemas.GroupProcessor: processorTopics(cfg),
 		schemas.GroupCatalog:   {schemas.TopicCatalogSync},
 		schemas.GroupSink:      {schemas.TopicEvents},
+		schemas.GroupAlerts:    {schemas.TopicAlerts},
 	}
 	out := map[string][]string{}
 	for _, g := range groups {
