@@ -85,6 +85,11 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	}
 	closers = append(closers, outcomes.Close)
 	fwd := kafka.NewForwarder(prod, cfg.RetryTiers, nil, reg)
+	ledger, err := newOrderLedger(kcfg, cfg, log, reg)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, ledger.Close)
 
 	var notifier pipeline.Notifier
 	switch {
@@ -142,8 +147,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
 	}, pipeline.ProcessorDeps{
-		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
-		// (shopstream.order.progress) is wired.
+		Ledger:   ledger,
 		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: recorder, Logger: log,
 		Observer: kafka.NewRetryMetrics(reg, nil),
 	})
@@ -159,9 +163,11 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		// No tier record holds its partition longer than the Retry-After
 		// clamp (or the longest tier delay, if that is longer).
 		MaxHold: maxHold(cfg.RetryPolicy()),
-		// The catalog state forgets the versions of a product partition
-		// that moves away (its next owner writes them).
-		OnRevoked:      catalogStateRevoked(state),
+		// The order ledger loads partition p of shopstream.order.progress
+		// before the order and retry workers of p start; it and the catalog
+		// state forget a partition that moves away.
+		OnAssigned: ledger.OnAssigned, CoPartitionedWith: []string{schemas.TopicOrderProgress},
+		OnRevoked:      revokedHooks(ledger.OnRevoked, catalogStateRevoked(state)),
 		SessionTimeout: 10 * time.Second,
 	}, log, reg)
 	if err != nil {

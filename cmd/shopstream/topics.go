@@ -36,5 +36,6 @@ func topicPlan(cfg Config) []kafka.TopicSpec {
 		RetryTiers:    cfg.RetryTiers,
 		DLQRetention:  cfg.DLQRetention,
 		MinInSyncReps: cfg.MinInSyncReplicas,
+		RetryMaxAge:   cfg.RetryMaxAge,
 	})
 }

@@ -34,7 +34,9 @@ type claim struct {
 // errVersion marks a value written by a newer format this code cannot read.
 var errVersion = errors.New("unknown progress value version")
 
-func decodeClaim(orderID string, b []byte) (pipeline.OrderStep, error) {
+// DecodeClaim reads a progress record's value as the order's claimed step
+// (for tests and operators' tools).
+func DecodeClaim(orderID string, b []byte) (pipeline.OrderStep, error) {
 	var c claim
 	if err := json.Unmarshal(b, &c); err != nil {
 		return pipeline.OrderStep{}, fmt.Errorf("progress of order %s: %w", orderID, err)
@@ -56,7 +58,7 @@ func encodeClaim(s pipeline.OrderStep, at time.Time) ([]byte, error) {
 // write given up on that landed later) cannot move an order backwards while
 // both records are uncompacted. An unreadable record is skipped.
 func mergeClaims(key string, old, next []byte) []byte {
-	n, err := decodeClaim(key, next)
+	n, err := DecodeClaim(key, next)
 	if err != nil {
 		if old == nil && errors.Is(err, errVersion) {
 			return next // a newer format: Claim refuses to decide on it
@@ -66,7 +68,7 @@ func mergeClaims(key string, old, next []byte) []byte {
 	if old == nil {
 		return next
 	}
-	o, err := decodeClaim(key, old)
+	o, err := DecodeClaim(key, old)
 	if err != nil || !o.After(n) {
 		return next
 	}
@@ -157,7 +159,7 @@ func (l *Ledger) Claim(ctx context.Context, step pipeline.OrderStep) (pipeline.O
 	}
 	var cur pipeline.OrderStep
 	if ok {
-		if cur, err = decodeClaim(step.OrderID, raw); err != nil {
+		if cur, err = DecodeClaim(step.OrderID, raw); err != nil {
 			return 0, err
 		}
 	}

@@ -161,7 +161,7 @@ func TestClaimWritesIntoTheKeysPartitionBeforeReturning(t *testing.T) {
 		if r.Partition != want {
 			t.Errorf("order %s written to partition %d, its events are in %d", r.Key, r.Partition, want)
 		}
-		s, err := decodeClaim(string(r.Key), r.Value)
+		s, err := DecodeClaim(string(r.Key), r.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
