@@ -116,6 +116,12 @@ func NewLedger(kcfg kafka.Config, cfg LedgerConfig, log *slog.Logger, reg promet
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if reg != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shopstream_order_progress_keys",
+			Help: "Orders whose ledger claim this member holds in memory (its partitions of the order progress topic; about 300 bytes each).",
+		}, func() float64 { return float64(st.Keys()) }))
+	}
 	return &Ledger{store: st, locks: pipeline.NewKeyedMutex(0), now: cfg.Now}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -302,4 +303,51 @@ func TestClaimFailsWhileTheBrokerIsUnreachable(t *testing.T) {
 	if v, err := l.Claim(ctx, step("1001", "e1", "shipped", 0)); err == nil {
 		t.Fatalf("Claim with no broker = %s, want an error", v)
 	}
+}
+
+func TestKeysGauge(t *testing.T) {
+	kcfg := fakeCluster(t)
+	tp := &topics{t: t, kcfg: kcfg, made: map[string]string{}}
+	topic := tp.topic("gauge")
+	reg := prometheus.NewRegistry()
+	l, err := NewLedger(kcfg, LedgerConfig{Topic: topic, Aligned: []string{alignedTopic}}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close(context.Background()) })
+	for p := range int32(testPartitions) {
+		if err := l.OnAssigned(t.Context(), alignedTopic, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		if _, err := l.Claim(t.Context(), step(fmt.Sprint(i), fmt.Sprint("e", i), "shipped", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := gauge(t, reg, "shopstream_order_progress_keys"); got != 5 {
+		t.Fatalf("shopstream_order_progress_keys = %v, want 5", got)
+	}
+	for p := range int32(testPartitions) {
+		l.OnRevoked(t.Context(), alignedTopic, p)
+	}
+	if got := gauge(t, reg, "shopstream_order_progress_keys"); got != 0 {
+		t.Fatalf("after revoking everything: %v keys, want 0", got)
+	}
+}
+
+// gauge reads a registered gauge by name.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s is not registered", name)
+	return 0
 }

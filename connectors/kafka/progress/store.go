@@ -99,7 +99,7 @@ func New(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registe
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: cfg, kcfg: kcfg, cl: cl, log: log.With("component", "progress", "topic", cfg.Topic),
+	return &Store{cfg: cfg, kcfg: kcfg, cl: cl, log: log.With("store", cfg.Topic),
 		// murmur2 over the key, the hash every shopstream producer (and
 		// Kafka's Java client) uses: key k of the aligned topics is in
 		// partition Partition(k) of this topic too.
