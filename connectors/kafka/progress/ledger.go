@@ -177,8 +177,29 @@ func (l *Ledger) Claim(ctx context.Context, step pipeline.OrderStep) (pipeline.O
 	if err != nil {
 		return 0, fmt.Errorf("claim order %s: %w", step.OrderID, err)
 	}
-	if err := l.store.Put(ctx, step.OrderID, b); err != nil {
+	err = l.store.Put(ctx, step.OrderID, b)
+	if errors.Is(err, ErrOverridden) {
+		// Another writer claimed a newer step of this order meanwhile:
+		// decide again over the merged claim (never Send: it is newer).
+		return l.redecide(step)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("claim order %s: %w", step.OrderID, err)
 	}
 	return v, nil
+}
+
+// redecide is the verdict for step over the order's claim as it is now.
+func (l *Ledger) redecide(step pipeline.OrderStep) (pipeline.OrderVerdict, error) {
+	raw, ok, err := l.store.Get(step.OrderID)
+	if err != nil {
+		return 0, fmt.Errorf("claim order %s: %w", step.OrderID, err)
+	}
+	var cur pipeline.OrderStep
+	if ok {
+		if cur, err = DecodeClaim(step.OrderID, raw); err != nil {
+			return 0, err
+		}
+	}
+	return step.Decide(cur, ok), nil
 }

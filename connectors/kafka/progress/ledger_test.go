@@ -264,8 +264,9 @@ func TestLoadKeepsTheNewestClaimNotTheLastRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Store().Put(t.Context(), "1001", old); err != nil {
-		t.Fatal(err)
+	// The record is written; the writer's own memory keeps the newer claim.
+	if err := a.Store().Put(t.Context(), "1001", old); !errors.Is(err, ErrOverridden) {
+		t.Fatalf("Put of an older claim: %v, want ErrOverridden", err)
 	}
 	b := openLedger(t, kcfg, topic)
 	if v, err := b.Claim(t.Context(), step("1001", "e1", "processing", 0)); err != nil || v != pipeline.OrderSuperseded {
@@ -350,4 +351,32 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("%s is not registered", name)
 	return 0
+}
+
+// A member that lost the partition (a zombie: cut off from the group but
+// still reaching the broker) and the new owner both claim. Whichever writes
+// second sees the other's record at the offsets it skipped, reads it back,
+// and decides over the newest claim: the zombie's older step is superseded,
+// not sent.
+func TestASecondWriterReadsTheFirstBackBeforeDeciding(t *testing.T) {
+	kcfg := fakeCluster(t)
+	tp := &topics{t: t, kcfg: kcfg, made: map[string]string{}}
+	topic := tp.topic("zombie")
+	zombie := openLedger(t, kcfg, topic)
+	owner := openLedger(t, kcfg, topic)
+	if v, err := owner.Claim(t.Context(), step("1001", "e2", "shipped", 60)); err != nil || v != pipeline.OrderSend {
+		t.Fatalf("owner's claim = %s, %v", v, err)
+	}
+	if v, err := zombie.Claim(t.Context(), step("1001", "e1", "processing", 0)); err != nil || v != pipeline.OrderSuperseded {
+		t.Fatalf("zombie's older claim after the owner's = %s, %v; want superseded", v, err)
+	}
+	// The zombie now knows the newest claim; a newer step still goes out.
+	if v, err := zombie.Claim(t.Context(), step("1001", "e3", "delivered", 120)); err != nil || v != pipeline.OrderSend {
+		t.Fatalf("zombie's newer claim = %s, %v; want send", v, err)
+	}
+	// A fresh load keeps the newest (delivered), whatever the last record.
+	fresh := openLedger(t, kcfg, topic)
+	if v, err := fresh.Claim(t.Context(), step("1001", "e2", "shipped", 60)); err != nil || v != pipeline.OrderSuperseded {
+		t.Fatalf("shipped after reload = %s, %v; want superseded", v, err)
+	}
 }

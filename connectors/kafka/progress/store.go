@@ -7,6 +7,7 @@
 package progress
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,12 @@ import (
 // loaded (not assigned, still loading, or revoked): the caller cannot decide
 // durably and must try again later.
 var ErrNotLoaded = errors.New("progress partition not loaded by this member")
+
+// ErrOverridden is returned by Put when, reading back what someone else
+// wrote to the partition meanwhile, the key's merged value is not the one
+// written (Config.Merge kept another): the caller must decide again over
+// Get's value.
+var ErrOverridden = errors.New("progress value overridden by a newer one written by someone else")
 
 // Config configures a Store.
 type Config struct {
@@ -71,6 +78,10 @@ type partition struct {
 	// write acknowledged at a later offset means someone else wrote the
 	// partition meanwhile (a member that lost it but still writes).
 	next int64
+	// writing serialises this member's writes to the partition, so that
+	// next is exact (a few ms per claim on one partition; partitions write
+	// in parallel).
+	writing chan struct{}
 }
 
 // New builds the store and its writing client; nothing is read before
@@ -172,7 +183,7 @@ func (s *Store) OnAssigned(ctx context.Context, topic string, p int32) error {
 		if pt != nil {
 			holders = pt.holders
 		}
-		pt = &partition{holders: holders, loaded: make(chan struct{})}
+		pt = &partition{holders: holders, loaded: make(chan struct{}), writing: make(chan struct{}, 1)}
 		s.parts[p] = pt
 		go s.load(context.WithoutCancel(ctx), p, pt) //nolint:contextcheck // shared by every aligned topic's worker; bounded by loadTimeout
 	}
@@ -199,14 +210,7 @@ func (s *Store) load(ctx context.Context, p int32, pt *partition) {
 	vals := map[string][]byte{}
 	next, err := s.read(ctx, p, func(r *kgo.Record) {
 		k := string(r.Key)
-		switch {
-		case r.Value == nil:
-			delete(vals, k)
-		case s.cfg.Merge != nil:
-			vals[k] = s.cfg.Merge(k, vals[k], r.Value)
-		default:
-			vals[k] = r.Value
-		}
+		s.apply(vals, k, r.Value)
 	})
 	pt.mu.Lock()
 	pt.vals, pt.next, pt.err = vals, next, err
@@ -217,6 +221,18 @@ func (s *Store) load(ctx context.Context, p int32, pt *partition) {
 		s.log.Info("progress partition loaded", "partition", p, "keys", len(vals), "end_offset", next, "took", time.Since(start).String())
 	}
 	close(pt.loaded)
+}
+
+// apply folds one record into vals.
+func (s *Store) apply(vals map[string][]byte, k string, v []byte) {
+	switch {
+	case v == nil:
+		delete(vals, k)
+	case s.cfg.Merge != nil:
+		vals[k] = s.cfg.Merge(k, vals[k], v)
+	default:
+		vals[k] = v
+	}
 }
 
 // read consumes partition p up to its current end offset with a short-lived
@@ -245,19 +261,25 @@ func (s *Store) read(ctx context.Context, p int32, fn func(*kgo.Record)) (int64,
 	if st, ok := starts.Lookup(s.cfg.Topic, p); ok {
 		first = st.Offset
 	}
-	if first >= end.Offset {
-		return end.Offset, nil
-	}
-	cl, err := kafka.NewClient(s.kcfg, s.cfg.Role+"-reader", s.log, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	snap := consume.Snapshot{Topic: s.cfg.Topic, Spans: map[int32]consume.Span{p: {Start: first, End: end.Offset}}}
-	if err := snap.Read(ctx, cl, func(r *kgo.Record) error { fn(r); return nil }); err != nil {
+	if err := s.readRange(ctx, p, first, end.Offset, fn); err != nil {
 		return 0, err
 	}
 	return end.Offset, nil
+}
+
+// readRange consumes offsets [from, to) of partition p with a short-lived
+// direct client.
+func (s *Store) readRange(ctx context.Context, p int32, from, to int64, fn func(*kgo.Record)) error {
+	if from >= to {
+		return nil
+	}
+	cl, err := kafka.NewClient(s.kcfg, s.cfg.Role+"-reader", s.log, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	snap := consume.Snapshot{Topic: s.cfg.Topic, Spans: map[int32]consume.Span{p: {Start: from, End: to}}}
+	return snap.Read(ctx, cl, func(r *kgo.Record) error { fn(r); return nil })
 }
 
 // OnRevoked is the consumer's hook: once no aligned topic's partition p is
@@ -309,12 +331,21 @@ func (s *Store) Get(key string) (value []byte, ok bool, err error) {
 // Put writes key's value into its partition and waits for the broker's
 // acknowledgement (acks=all) before it updates memory and returns. It
 // fails with ErrNotLoaded unless key's partition is loaded; callers
-// serialise Puts of one key. A Put given up on (ctx done) may still be
-// written later; memory keeps the old value.
+// serialise Puts of one key, the store serialises a partition's. A Put
+// given up on (ctx done) may still be written later; memory keeps the old
+// value. When the acknowledged offset shows that someone else wrote the
+// partition since it was loaded, Put reads their records back and folds
+// them in first; ErrOverridden then says the merged value is not this one.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	p, pt, err := s.loaded(key)
 	if err != nil {
 		return err
+	}
+	select {
+	case pt.writing <- struct{}{}:
+		defer func() { <-pt.writing }()
+	case <-ctx.Done():
+		return fmt.Errorf("write %s to %s/%d: %w", key, s.cfg.Topic, p, ctx.Err())
 	}
 	type result struct {
 		off int64
@@ -337,12 +368,28 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	}
 	pt.mu.Lock()
 	expected := pt.next
-	pt.next = res.off + 1
-	pt.vals[key] = value
 	pt.mu.Unlock()
+	var gap []*kgo.Record
 	if res.off > expected {
-		s.log.Warn("progress partition written by someone else since this member loaded it (a member that lost it still writing, or a write given up on that landed)",
+		// Someone else wrote the partition since this member loaded it (a
+		// member that lost it and does not know yet, or a write given up
+		// on that landed late): read what they wrote and fold it in before
+		// this write, as a reload would.
+		s.log.Warn("progress partition written by someone else since this member loaded it; reading it back",
 			"partition", p, "expected_offset", expected, "offset", res.off)
+		if err := s.readRange(ctx, p, expected, res.off, func(r *kgo.Record) { gap = append(gap, r) }); err != nil {
+			return fmt.Errorf("write %s to %s/%d: read back foreign writes: %w", key, s.cfg.Topic, p, err)
+		}
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, r := range gap {
+		s.apply(pt.vals, string(r.Key), r.Value)
+	}
+	s.apply(pt.vals, key, value)
+	pt.next = max(pt.next, res.off+1)
+	if !bytes.Equal(pt.vals[key], value) {
+		return fmt.Errorf("write %s to %s/%d: %w", key, s.cfg.Topic, p, ErrOverridden)
 	}
 	return nil
 }
