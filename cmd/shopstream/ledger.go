@@ -17,11 +17,8 @@ import (
 // the order events); register its OnAssigned and OnRevoked with the
 // processor's consumer and close it after the consumer stopped.
 func newOrderLedger(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*progress.Ledger, error) {
-	aligned := []string{schemas.TopicOrder}
-	for _, d := range cfg.RetryTiers {
-		aligned = append(aligned, schemas.RetryTopic(d))
-	}
-	return progress.NewLedger(kcfg, progress.LedgerConfig{Topic: schemas.TopicOrderProgress, Aligned: aligned}, log, reg)
+	return progress.NewLedger(kcfg, progress.LedgerConfig{
+		Topic: schemas.TopicOrderProgress, Aligned: schemas.OrderProgressAligned(cfg.RetryTiers)}, log, reg)
 }
 
 // revokedHooks runs several OnRevoked hooks in order (nil ones skipped).
