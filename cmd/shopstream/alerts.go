@@ -15,8 +15,10 @@ import (
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/alertdigest"
 	"github.com/shopstream/shopstream/connectors/kafka/alertstate"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/connectors/localfile"
 	alertwebhook "github.com/shopstream/shopstream/connectors/webhook"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -134,21 +136,20 @@ type alertWiring struct {
 	sender   pipeline.AlertSender
 	digester *alertdigest.Digester
 	states   *alertstate.States
-	closers  []func(context.Context) error
 }
 
 // parts are the alert roles that run beside the processor.
-func (w *alertWiring) parts() []part {
+func (w *alertWiring) parts() []lifecycle.Part {
 	if w.digester == nil {
 		return nil
 	}
-	return []part{{name: "alert-digest", run: w.digester.Run}}
+	return []lifecycle.Part{{Name: "alert-digest", Run: w.digester.Run}}
 }
 
 // newAlerts builds the alert state store, the engine and the channels.
 // staff is the processor's notifier (the support inbox, or the dev file);
 // in dev (local) alerts go to alerts.jsonl beside notifications.jsonl.
-func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeline.Notifier, local bool, log *slog.Logger, reg prometheus.Registerer) (*alertWiring, error) {
+func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeline.Notifier, local bool, log *slog.Logger, reg prometheus.Registerer, opened *lifecycle.Stack) (*alertWiring, error) {
 	s := cfg.Alerts
 	if err := s.validate(local); err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeli
 		if err != nil {
 			return nil, err
 		}
-		w.closers = append(w.closers, func(context.Context) error { return l.Close() })
+		opened.Push(func(context.Context) error { return l.Close() })
 		staff = l
 		if email == "" {
 			email = "staff@localhost"
@@ -192,73 +193,34 @@ func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeli
 		return w, nil
 	}
 	states, err := alertstate.NewStates(kcfg, alertstate.Config{Topic: schemas.TopicAlertState,
-		Aligned: append([]string{schemas.TopicProduct}, retryTopics(cfg)...)}, log, reg)
+		Aligned: schemas.ProductAligned(cfg.RetryTiers)}, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
-	w.closers = append(w.closers, states.Close)
+	opened.Push(states.Close)
 	w.states, w.engine = states, pipeline.NewAlertEngine(s.Rules, states)
 	log.Info("store alerts on", "inventory", s.Rules.Inventory, "price", s.Rules.Price, "staff_inbox", staff != nil, "webhook", hook != nil)
 	return w, nil
 }
 
-func retryTopics(cfg Config) []string {
-	var out []string
-	for _, d := range cfg.RetryTiers {
-		out = append(out, schemas.RetryTopic(d))
+// consumer adds the alert state's partition hooks to the processor
+// consumer's: partition p of shopstream.alert.state is loaded before the
+// product and retry workers of p start and dropped when p moves away; Run
+// refuses an alert state topic with another partition count.
+func (w *alertWiring) consumer(c consume.Config) consume.Config {
+	if w.states == nil {
+		return c
 	}
-	return out
-}
-
-// onAssigned and onRevoked chain the processor consumer's partition hooks.
-func onAssigned(hooks ...func(context.Context, string, int32) error) func(context.Context, string, int32) error {
-	var hs []func(context.Context, string, int32) error
-	for _, h := range hooks {
-		if h != nil {
-			hs = append(hs, h)
-		}
-	}
-	if len(hs) == 0 {
-		return nil
-	}
-	return func(ctx context.Context, topic string, p int32) error {
-		for _, h := range hs {
-			if err := h(ctx, topic, p); err != nil {
+	prev := c.OnAssigned
+	c.OnAssigned = func(ctx context.Context, topic string, p int32) error {
+		if prev != nil {
+			if err := prev(ctx, topic, p); err != nil {
 				return err
 			}
 		}
-		return nil
+		return w.states.OnAssigned(ctx, topic, p)
 	}
-}
-
-func onRevoked(hooks ...func(context.Context, string, int32)) func(context.Context, string, int32) {
-	var hs []func(context.Context, string, int32)
-	for _, h := range hooks {
-		if h != nil {
-			hs = append(hs, h)
-		}
-	}
-	if len(hs) == 0 {
-		return nil
-	}
-	return func(ctx context.Context, topic string, p int32) {
-		for _, h := range hs {
-			h(ctx, topic, p)
-		}
-	}
-}
-
-// assignedHook and revokedHook are the alert state's hooks, nil without it.
-func (w *alertWiring) assignedHook() func(context.Context, string, int32) error {
-	if w.states == nil {
-		return nil
-	}
-	return w.states.OnAssigned
-}
-
-func (w *alertWiring) revokedHook() func(context.Context, string, int32) {
-	if w.states == nil {
-		return nil
-	}
-	return w.states.OnRevoked
+	c.OnRevoked = revokedHooks(c.OnRevoked, w.states.OnRevoked)
+	c.CoPartitionedWith = append(c.CoPartitionedWith, schemas.TopicAlertState)
+	return c
 }

@@ -16,7 +16,7 @@ func TestAlertSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return parseConfig(k, false)
+		return parseConfig(k)
 	}
 	cfg, err := parse()
 	if err != nil || cfg.Alerts.Rules.Enabled() {

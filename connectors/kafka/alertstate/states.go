@@ -1,3 +1,6 @@
+// Package alertstate keeps the store alerts' per-product state
+// (pipeline.AlertState) durable in a compacted topic, partition-aligned with
+// evershop.product, on the order ledger's store (connectors/kafka/progress).
 package alertstate
 
 import (
@@ -10,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/progress"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -77,11 +81,11 @@ type Config struct {
 // member's partitions, about 320 bytes (key, a ~250-byte JSON value, map
 // overhead): 100,000 products cost 31 MiB (BenchmarkStateMemory), spread
 // over the members that own their partitions.
-type States struct{ store *Store }
+type States struct{ store *progress.Store }
 
 // NewStates builds the store and its writing client.
 func NewStates(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*States, error) {
-	st, err := New(kcfg, StoreConfig{Topic: cfg.Topic, Aligned: cfg.Aligned, Merge: merge, Role: "processor-alert-state"}, log, reg)
+	st, err := progress.New(kcfg, progress.Config{Topic: cfg.Topic, Aligned: cfg.Aligned, Merge: merge, Role: "processor-alert-state"}, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("alert state: %w", err)
 	}

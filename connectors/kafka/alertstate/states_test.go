@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/progress"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -51,7 +52,7 @@ func TestStatesSurviveARestart(t *testing.T) {
 	ctx := t.Context()
 
 	first := newStates(t, kcfg)
-	if _, err := first.Load(ctx, "7"); !errors.Is(err, ErrNotLoaded) {
+	if _, err := first.Load(ctx, "7"); !errors.Is(err, progress.ErrNotLoaded) {
 		t.Fatalf("load before assignment: %v, want ErrNotLoaded", err)
 	}
 	assignAll(t, first)
@@ -62,9 +63,10 @@ func TestStatesSurviveARestart(t *testing.T) {
 	if err := first.Save(ctx, "7", newer); err != nil {
 		t.Fatal(err)
 	}
-	// A member that lost the partition writes an older state late.
-	if err := first.Save(ctx, "7", older); err != nil {
-		t.Fatal(err)
+	// An older state written late (a member that lost the partition) is
+	// refused: the newest by version stays.
+	if err := first.Save(ctx, "7", older); !errors.Is(err, progress.ErrOverridden) {
+		t.Fatalf("older state written over a newer one: %v, want ErrOverridden", err)
 	}
 	if err := first.Save(ctx, "8", older); err != nil {
 		t.Fatal(err)
@@ -88,7 +90,7 @@ func TestStatesSurviveARestart(t *testing.T) {
 	for p := range int32(parts) {
 		second.OnRevoked(ctx, schemas.TopicProduct, p)
 	}
-	if _, err := second.Load(ctx, "7"); !errors.Is(err, ErrNotLoaded) {
+	if _, err := second.Load(ctx, "7"); !errors.Is(err, progress.ErrNotLoaded) {
 		t.Fatalf("load after revoke: %v, want ErrNotLoaded", err)
 	}
 }

@@ -1,17 +1,13 @@
-// Package alertstate keeps small per-key state in a compacted Kafka topic whose
+// Package progress keeps small per-key state in a compacted Kafka topic whose
 // partitions are aligned with a consumed topic's (same partition count, same
 // key hash): the member that owns partition p of the consumed topics loads
 // partition p of the state topic into memory before its worker starts
-// (OnAssigned), writes it synchronously, and drops it on revoke. The store
-// alerts' per-product state (states.go) is built on it.
-//
-// store.go is a copy of connectors/kafka/progress/store.go from branch
-// "ledger" (the order ledger's store, uncommitted there when this was
-// written). Once both are on main, States should use progress.Store and
-// this file should go.
-package alertstate
+// (OnAssigned), writes it synchronously, and drops it on revoke. The order
+// ledger (ledger.go) is built on it.
+package progress
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,10 +27,16 @@ import (
 // ErrNotLoaded is returned for a key whose partition this member has not
 // loaded (not assigned, still loading, or revoked): the caller cannot decide
 // durably and must try again later.
-var ErrNotLoaded = errors.New("alert state partition not loaded by this member")
+var ErrNotLoaded = errors.New("progress partition not loaded by this member")
 
-// StoreConfig configures a Store.
-type StoreConfig struct {
+// ErrOverridden is returned by Put when, reading back what someone else
+// wrote to the partition meanwhile, the key's merged value is not the one
+// written (Config.Merge kept another): the caller must decide again over
+// Get's value.
+var ErrOverridden = errors.New("progress value overridden by a newer one written by someone else")
+
+// Config configures a Store.
+type Config struct {
 	// Topic is the compacted state topic.
 	Topic string
 	// Aligned are the consumed topics whose partition p needs partition p
@@ -53,7 +55,7 @@ type StoreConfig struct {
 // 100 bytes of map and slice overhead); see Ledger for the order ledger's
 // figure.
 type Store struct {
-	cfg  StoreConfig
+	cfg  Config
 	kcfg kafka.Config
 	cl   *kgo.Client // writer: acks=all, explicit partitions
 	log  *slog.Logger
@@ -76,11 +78,15 @@ type partition struct {
 	// write acknowledged at a later offset means someone else wrote the
 	// partition meanwhile (a member that lost it but still writes).
 	next int64
+	// writing serialises this member's writes to the partition, so that
+	// next is exact (a few ms per claim on one partition; partitions write
+	// in parallel).
+	writing chan struct{}
 }
 
 // New builds the store and its writing client; nothing is read before
 // OnAssigned.
-func New(kcfg kafka.Config, cfg StoreConfig, log *slog.Logger, reg prometheus.Registerer) (*Store, error) {
+func New(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Store, error) {
 	if cfg.Topic == "" || len(cfg.Aligned) == 0 {
 		return nil, errors.New("progress store: topic and aligned topics are required")
 	}
@@ -104,7 +110,7 @@ func New(kcfg kafka.Config, cfg StoreConfig, log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: cfg, kcfg: kcfg, cl: cl, log: log.With("component", "progress", "topic", cfg.Topic),
+	return &Store{cfg: cfg, kcfg: kcfg, cl: cl, log: log.With("store", cfg.Topic),
 		// murmur2 over the key, the hash every shopstream producer (and
 		// Kafka's Java client) uses: key k of the aligned topics is in
 		// partition Partition(k) of this topic too.
@@ -177,7 +183,7 @@ func (s *Store) OnAssigned(ctx context.Context, topic string, p int32) error {
 		if pt != nil {
 			holders = pt.holders
 		}
-		pt = &partition{holders: holders, loaded: make(chan struct{})}
+		pt = &partition{holders: holders, loaded: make(chan struct{}), writing: make(chan struct{}, 1)}
 		s.parts[p] = pt
 		go s.load(context.WithoutCancel(ctx), p, pt) //nolint:contextcheck // shared by every aligned topic's worker; bounded by loadTimeout
 	}
@@ -204,14 +210,7 @@ func (s *Store) load(ctx context.Context, p int32, pt *partition) {
 	vals := map[string][]byte{}
 	next, err := s.read(ctx, p, func(r *kgo.Record) {
 		k := string(r.Key)
-		switch {
-		case r.Value == nil:
-			delete(vals, k)
-		case s.cfg.Merge != nil:
-			vals[k] = s.cfg.Merge(k, vals[k], r.Value)
-		default:
-			vals[k] = r.Value
-		}
+		s.apply(vals, k, r.Value)
 	})
 	pt.mu.Lock()
 	pt.vals, pt.next, pt.err = vals, next, err
@@ -222,6 +221,18 @@ func (s *Store) load(ctx context.Context, p int32, pt *partition) {
 		s.log.Info("progress partition loaded", "partition", p, "keys", len(vals), "end_offset", next, "took", time.Since(start).String())
 	}
 	close(pt.loaded)
+}
+
+// apply folds one record into vals.
+func (s *Store) apply(vals map[string][]byte, k string, v []byte) {
+	switch {
+	case v == nil:
+		delete(vals, k)
+	case s.cfg.Merge != nil:
+		vals[k] = s.cfg.Merge(k, vals[k], v)
+	default:
+		vals[k] = v
+	}
 }
 
 // read consumes partition p up to its current end offset with a short-lived
@@ -250,19 +261,25 @@ func (s *Store) read(ctx context.Context, p int32, fn func(*kgo.Record)) (int64,
 	if st, ok := starts.Lookup(s.cfg.Topic, p); ok {
 		first = st.Offset
 	}
-	if first >= end.Offset {
-		return end.Offset, nil
-	}
-	cl, err := kafka.NewClient(s.kcfg, s.cfg.Role+"-reader", s.log, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	snap := consume.Snapshot{Topic: s.cfg.Topic, Spans: map[int32]consume.Span{p: {Start: first, End: end.Offset}}}
-	if err := snap.Read(ctx, cl, func(r *kgo.Record) error { fn(r); return nil }); err != nil {
+	if err := s.readRange(ctx, p, first, end.Offset, fn); err != nil {
 		return 0, err
 	}
 	return end.Offset, nil
+}
+
+// readRange consumes offsets [from, to) of partition p with a short-lived
+// direct client.
+func (s *Store) readRange(ctx context.Context, p int32, from, to int64, fn func(*kgo.Record)) error {
+	if from >= to {
+		return nil
+	}
+	cl, err := kafka.NewClient(s.kcfg, s.cfg.Role+"-reader", s.log, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	snap := consume.Snapshot{Topic: s.cfg.Topic, Spans: map[int32]consume.Span{p: {Start: from, End: to}}}
+	return snap.Read(ctx, cl, func(r *kgo.Record) error { fn(r); return nil })
 }
 
 // OnRevoked is the consumer's hook: once no aligned topic's partition p is
@@ -314,12 +331,21 @@ func (s *Store) Get(key string) (value []byte, ok bool, err error) {
 // Put writes key's value into its partition and waits for the broker's
 // acknowledgement (acks=all) before it updates memory and returns. It
 // fails with ErrNotLoaded unless key's partition is loaded; callers
-// serialise Puts of one key. A Put given up on (ctx done) may still be
-// written later; memory keeps the old value.
+// serialise Puts of one key, the store serialises a partition's. A Put
+// given up on (ctx done) may still be written later; memory keeps the old
+// value. When the acknowledged offset shows that someone else wrote the
+// partition since it was loaded, Put reads their records back and folds
+// them in first; ErrOverridden then says the merged value is not this one.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	p, pt, err := s.loaded(key)
 	if err != nil {
 		return err
+	}
+	select {
+	case pt.writing <- struct{}{}:
+		defer func() { <-pt.writing }()
+	case <-ctx.Done():
+		return fmt.Errorf("write %s to %s/%d: %w", key, s.cfg.Topic, p, ctx.Err())
 	}
 	type result struct {
 		off int64
@@ -342,12 +368,28 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	}
 	pt.mu.Lock()
 	expected := pt.next
-	pt.next = res.off + 1
-	pt.vals[key] = value
 	pt.mu.Unlock()
+	var gap []*kgo.Record
 	if res.off > expected {
-		s.log.Warn("progress partition written by someone else since this member loaded it (a member that lost it still writing, or a write given up on that landed)",
+		// Someone else wrote the partition since this member loaded it (a
+		// member that lost it and does not know yet, or a write given up
+		// on that landed late): read what they wrote and fold it in before
+		// this write, as a reload would.
+		s.log.Warn("progress partition written by someone else since this member loaded it; reading it back",
 			"partition", p, "expected_offset", expected, "offset", res.off)
+		if err := s.readRange(ctx, p, expected, res.off, func(r *kgo.Record) { gap = append(gap, r) }); err != nil {
+			return fmt.Errorf("write %s to %s/%d: read back foreign writes: %w", key, s.cfg.Topic, p, err)
+		}
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, r := range gap {
+		s.apply(pt.vals, string(r.Key), r.Value)
+	}
+	s.apply(pt.vals, key, value)
+	pt.next = max(pt.next, res.off+1)
+	if !bytes.Equal(pt.vals[key], value) {
+		return fmt.Errorf("write %s to %s/%d: %w", key, s.cfg.Topic, p, ErrOverridden)
 	}
 	return nil
 }
