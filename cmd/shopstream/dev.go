@@ -80,6 +80,7 @@ func runDev(ctx context.Context, args []string) error {
 	} else {
 		parts = append(parts, sinkParts...)
 		groups = append(groups, schemas.GroupSink)
+		parts = append(parts, devConsole(ctx, cfg, log, reg)...)
 	}
 	// Only the groups that run here: a group that never joins would be a
 	// warning every five seconds.

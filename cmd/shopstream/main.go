@@ -28,6 +28,7 @@ func commands() []command {
 		{"migrate", "apply the ClickHouse DDL in schemas/clickhouse (idempotent)", runMigrate},
 		{"dev", "everything in one process over an embedded broker (make run)", runDev},
 		{"replay", "put dead letters back on their original topics (filters, --dry-run)", runReplay},
+		{"console", "the operations console: find events, replay dead letters, overview", runConsole},
 		{"sign", "print the x-evershop-signature of stdin for a secret", runSign},
 	}
 }

@@ -128,7 +128,7 @@ func (s *Store) Delivered(ctx context.Context, ids []string) (map[string]bool, e
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT event_id FROM webhook_events WHERE status = 'completed' AND event_id IN (?)", ids)
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT event_id FROM webhook_events WHERE status = 'completed' AND has(?, event_id)", ids)
 	if err != nil {
 		return nil, Classify("delivered", err)
 	}
