@@ -74,7 +74,7 @@ func runConsole(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = p.close(context.Background()) }() // closing on exit: nothing left to report to
+	defer func() { _ = p.close(context.WithoutCancel(ctx)) }() // closing on exit: nothing left to report to
 	fmt.Printf("shopstream console on http://%s\n", ccfg.Addr)
 	return p.run(ctx)
 }

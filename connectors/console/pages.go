@@ -30,12 +30,6 @@ var funcs = template.FuncMap{
 	"ms":  func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
 	"pct": func(f float64) string { return fmt.Sprintf("%.2f %%", 100*f) },
 	"q":   url.QueryEscape,
-	"width": func(n, max uint64) int {
-		if max == 0 {
-			return 0
-		}
-		return int(100 * n / max)
-	},
 	"statusClass": func(s string) string {
 		switch s {
 		case "completed":
