@@ -182,11 +182,16 @@ type CatalogSyncRow struct {
 
 const terminalStatuses = "('completed', 'dead', 'duplicate', 'superseded', 'skipped')"
 
+// outcomeKey is the table's sorting key less what a query groups by: the
+// overview counts distinct outcomes (uniqExact over it) instead of reading
+// with FINAL, so a re-delivered row not merged yet is not counted twice.
+const outcomeKey = "event_id, attempt, topic, `partition`, `offset`"
+
 // LoadOverview reads the hour before now.
 func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, error) {
 	o := Overview{From: now.Add(-time.Hour).UTC(), To: now.UTC()}
 	from, to := o.From.Unix(), o.To.Unix()
-	rows, err := s.conn.Query(ctx, "SELECT toStartOfMinute(received_at) AS m, topic, count() FROM webhook_events "+
+	rows, err := s.conn.Query(ctx, "SELECT toStartOfMinute(received_at) AS m, topic, uniqExact("+outcomeKey+") FROM webhook_events "+
 		"WHERE status = 'received' AND received_at >= toDateTime(?, 'UTC') AND received_at < toDateTime(?, 'UTC') "+
 		"GROUP BY m, topic ORDER BY m, topic", from, to)
 	if err != nil {
@@ -206,7 +211,7 @@ func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, erro
 		return o, Classify("overview per minute", err)
 	}
 
-	rows, err = s.conn.Query(ctx, "SELECT status, count() FROM webhook_events "+
+	rows, err = s.conn.Query(ctx, "SELECT status, uniqExact("+outcomeKey+") FROM webhook_events "+
 		"WHERE processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC') GROUP BY status ORDER BY status", from, to)
 	if err != nil {
 		return o, Classify("overview statuses", err)
@@ -224,7 +229,7 @@ func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, erro
 		return o, Classify("overview statuses", err)
 	}
 
-	row := s.conn.QueryRow(ctx, "SELECT count(), countIf(status = 'completed'), "+
+	row := s.conn.QueryRow(ctx, "SELECT uniqExact(status, "+outcomeKey+"), uniqExactIf(status, "+outcomeKey+", status = 'completed'), "+
 		"if(count() = 0, 0, quantile(0.5)(processing_ms)), if(count() = 0, 0, quantile(0.99)(processing_ms)) FROM webhook_events "+
 		"WHERE status IN "+terminalStatuses+" AND processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC')", from, to)
 	if err := row.Scan(&o.Terminal, &o.Completed, &o.P50Ms, &o.P99Ms); err != nil {
@@ -240,7 +245,7 @@ func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, erro
 // CatalogSyncs lists the last catalog regenerations since since, newest
 // first, from the outcomes of the product events each one covered.
 func (s *Store) CatalogSyncs(ctx context.Context, since time.Time, limit int) ([]CatalogSyncRow, error) {
-	rows, err := s.conn.Query(ctx, "SELECT processed_at_ms, status, count(), max(processing_ms), any(error) FROM webhook_events "+
+	rows, err := s.conn.Query(ctx, "SELECT processed_at_ms, status, uniqExact("+outcomeKey+"), max(processing_ms), any(error) FROM webhook_events "+
 		"WHERE event_type LIKE 'product.%' AND status IN ('completed', 'dead') AND processed_at >= toDateTime(?, 'UTC') "+
 		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC LIMIT "+fmt.Sprint(limit), since.UTC().Unix())
 	if err != nil {
