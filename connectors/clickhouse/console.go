@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // The console's reads of webhook_events. Every statement runs on
@@ -33,12 +35,18 @@ type EventSummary struct {
 // times a decision after the received row.
 const latest = "processed_at_ms * 2 + (status != 'received')"
 
-// FindEvents lists events matching q, newest received first. It reads
-// without FINAL: rows are aggregated per event, so a re-delivered row that
-// has not collapsed yet changes nothing but Rows.
+// FindEvents lists events matching q, newest received first. It first
+// picks the newest matching rows (a top-N read, no aggregation over the
+// range): received rows, or with a Status the rows of that status; then it
+// summarises those events over all their rows and keeps, with a Status,
+// those whose latest status it is. It reads without FINAL: rows are
+// aggregated per event, so a re-delivered row changes nothing but Rows.
 func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, error) {
-	var where []string
-	var args []any
+	where := []string{"status = ?"}
+	args := []any{"received"}
+	if q.Status != "" {
+		args[0] = q.Status
+	}
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
 	if q.EntityID != "" {
 		add("entity_id = ?", q.EntityID)
@@ -55,20 +63,21 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 	if !q.Until.IsZero() {
 		add("received_at < toDateTime(?, 'UTC')", q.Until.UTC().Unix())
 	}
-	sql := "SELECT event_id, any(event_type), any(entity_id), min(received_at), max(attempt), " +
-		"argMax(status, " + latest + ") AS last_status, argMax(error, " + latest + "), count() " +
-		"FROM webhook_events"
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql += " GROUP BY event_id"
-	if q.Status != "" {
-		sql += " HAVING last_status = ?"
-		args = append(args, q.Status)
-	}
 	limit := q.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
+	}
+	candidates := limit
+	if q.Status != "" {
+		candidates = 10 * limit // some will have moved on to another status
+	}
+	sql := "SELECT event_id, any(event_type), any(entity_id), min(received_at), max(attempt), " +
+		"argMax(status, " + latest + ") AS last_status, argMax(error, " + latest + "), count() " +
+		"FROM webhook_events WHERE event_id IN (SELECT event_id FROM webhook_events WHERE " + strings.Join(where, " AND ") +
+		fmt.Sprintf(" ORDER BY received_at DESC, event_id LIMIT %d) GROUP BY event_id", candidates)
+	if q.Status != "" {
+		sql += " HAVING last_status = ?"
+		args = append(args, q.Status)
 	}
 	sql += fmt.Sprintf(" ORDER BY min(received_at) DESC, event_id LIMIT %d", limit)
 	rows, err := s.conn.Query(ctx, sql, args...)
@@ -101,21 +110,35 @@ type TimelineRow struct {
 }
 
 // Timeline returns every outcome of one event in the order they happened:
-// received, each attempt with its error, the outcome.
+// received, each attempt with its error, the outcome. Rows the sink wrote
+// twice are dropped here rather than with FINAL, which on 18.16 reads the
+// whole table's sorting key to merge.
 func (s *Store) Timeline(ctx context.Context, eventID string) ([]TimelineRow, error) {
 	rows, err := s.conn.Query(ctx, "SELECT status, attempt, error, received_at, processed_at_ms, processing_ms, topic, `partition`, `offset` "+
-		"FROM webhook_events FINAL WHERE event_id = ? ORDER BY "+latest+", attempt", eventID)
+		"FROM webhook_events WHERE event_id = ? ORDER BY "+latest+", attempt", eventID)
 	if err != nil {
 		return nil, Classify("timeline", err)
 	}
 	defer rows.Close()
 	var out []TimelineRow
+	type key struct {
+		status, topic string
+		attempt       uint32
+		partition     int32
+		offset        int64
+	}
+	seen := map[key]bool{}
 	for rows.Next() {
 		var r TimelineRow
 		var ms int64
 		if err := rows.Scan(&r.Status, &r.Attempt, &r.Error, &r.ReceivedAt, &ms, &r.ProcessingMs, &r.Topic, &r.Partition, &r.Offset); err != nil {
 			return nil, Classify("timeline", err)
 		}
+		k := key{r.Status, r.Topic, r.Attempt, r.Partition, r.Offset}
+		if seen[k] {
+			continue // written twice, not merged yet
+		}
+		seen[k] = true
 		r.ProcessedAt = time.UnixMilli(ms).UTC()
 		out = append(out, r)
 	}
@@ -128,7 +151,11 @@ func (s *Store) Delivered(ctx context.Context, ids []string) (map[string]bool, e
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT event_id FROM webhook_events WHERE status = 'completed' AND has(?, event_id)", ids)
+	set := make([]any, len(ids))
+	for i, id := range ids {
+		set[i] = id
+	}
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT event_id FROM webhook_events WHERE status = 'completed' AND event_id IN ?", ch.GroupSet{Value: set})
 	if err != nil {
 		return nil, Classify("delivered", err)
 	}
