@@ -7,6 +7,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // The console's reads of webhook_events. Every statement runs on
@@ -214,58 +215,65 @@ const terminalStatuses = "('completed', 'dead', 'duplicate', 'superseded', 'skip
 // with FINAL, so a re-delivered row not merged yet is not counted twice.
 const outcomeKey = "event_id, attempt, topic, `partition`, `offset`"
 
-// LoadOverview reads the hour before now.
+// LoadOverview reads the hour before now. Its four queries run at once:
+// each scans the week's time columns, so the page waits for the slowest,
+// not for the sum.
 func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, error) {
 	o := Overview{From: now.Add(-time.Hour).UTC(), To: now.UTC()}
 	from, to := o.From.Unix(), o.To.Unix()
-	rows, err := s.conn.Query(ctx, "SELECT toStartOfMinute(received_at) AS m, topic, uniqExact("+outcomeKey+") FROM webhook_events "+
-		"WHERE status = 'received' AND received_at >= toDateTime(?, 'UTC') AND received_at < toDateTime(?, 'UTC') "+
-		"GROUP BY m, topic ORDER BY m, topic", from, to)
-	if err != nil {
-		return o, Classify("overview per minute", err)
-	}
-	for rows.Next() {
-		var m MinuteCount
-		if err := rows.Scan(&m.Minute, &m.Endpoint, &m.Count); err != nil {
-			rows.Close()
-			return o, Classify("overview per minute", err)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		rows, err := s.conn.Query(gctx, "SELECT toStartOfMinute(received_at) AS m, topic, uniqExact("+outcomeKey+") FROM webhook_events "+
+			"WHERE status = 'received' AND received_at >= toDateTime(?, 'UTC') AND received_at < toDateTime(?, 'UTC') "+
+			"GROUP BY m, topic ORDER BY m, topic", from, to)
+		if err != nil {
+			return Classify("overview per minute", err)
 		}
-		o.TotalAccepted += m.Count
-		o.PerMinute = append(o.PerMinute, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return o, Classify("overview per minute", err)
-	}
-
-	rows, err = s.conn.Query(ctx, "SELECT status, uniqExact("+outcomeKey+") FROM webhook_events "+
-		"WHERE processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC') GROUP BY status ORDER BY status", from, to)
-	if err != nil {
-		return o, Classify("overview statuses", err)
-	}
-	for rows.Next() {
-		var c StatusCount
-		if err := rows.Scan(&c.Status, &c.Count); err != nil {
-			rows.Close()
-			return o, Classify("overview statuses", err)
+		defer rows.Close()
+		for rows.Next() {
+			var m MinuteCount
+			if err := rows.Scan(&m.Minute, &m.Endpoint, &m.Count); err != nil {
+				return Classify("overview per minute", err)
+			}
+			o.TotalAccepted += m.Count
+			o.PerMinute = append(o.PerMinute, m)
 		}
-		o.ByStatus = append(o.ByStatus, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return o, Classify("overview statuses", err)
-	}
-
-	row := s.conn.QueryRow(ctx, "SELECT uniqExact(status, "+outcomeKey+"), uniqExactIf(status, "+outcomeKey+", status = 'completed'), "+
-		"if(count() = 0, 0, quantile(0.5)(processing_ms)), if(count() = 0, 0, quantile(0.99)(processing_ms)) FROM webhook_events "+
-		"WHERE status IN "+terminalStatuses+" AND processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC')", from, to)
-	if err := row.Scan(&o.Terminal, &o.Completed, &o.P50Ms, &o.P99Ms); err != nil {
-		return o, Classify("overview rates", err)
-	}
-	if o.Terminal > 0 {
-		o.SuccessRate = float64(o.Completed) / float64(o.Terminal)
-	}
-	o.CatalogSyncs, err = s.CatalogSyncs(ctx, now.Add(-7*24*time.Hour), 10)
+		return Classify("overview per minute", rows.Err())
+	})
+	g.Go(func() error {
+		rows, err := s.conn.Query(gctx, "SELECT status, uniqExact("+outcomeKey+") FROM webhook_events "+
+			"WHERE processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC') GROUP BY status ORDER BY status", from, to)
+		if err != nil {
+			return Classify("overview statuses", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c StatusCount
+			if err := rows.Scan(&c.Status, &c.Count); err != nil {
+				return Classify("overview statuses", err)
+			}
+			o.ByStatus = append(o.ByStatus, c)
+		}
+		return Classify("overview statuses", rows.Err())
+	})
+	g.Go(func() error {
+		row := s.conn.QueryRow(gctx, "SELECT uniqExact(status, "+outcomeKey+"), uniqExactIf(status, "+outcomeKey+", status = 'completed'), "+
+			"if(count() = 0, 0, quantile(0.5)(processing_ms)), if(count() = 0, 0, quantile(0.99)(processing_ms)) FROM webhook_events "+
+			"WHERE status IN "+terminalStatuses+" AND processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC')", from, to)
+		if err := row.Scan(&o.Terminal, &o.Completed, &o.P50Ms, &o.P99Ms); err != nil {
+			return Classify("overview rates", err)
+		}
+		if o.Terminal > 0 {
+			o.SuccessRate = float64(o.Completed) / float64(o.Terminal)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		var err error
+		o.CatalogSyncs, err = s.CatalogSyncs(gctx, now.Add(-7*24*time.Hour), 10)
+		return err
+	})
+	err := g.Wait()
 	return o, err
 }
 
