@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/schemas"
 )
 
@@ -207,18 +208,9 @@ const configSettleTimeout = 10 * time.Second
 // awaitConfigs reads the configs back until they match or the settle time
 // is over; only then is a mismatch an error.
 func awaitConfigs(ctx context.Context, adm *kadm.Client, spec TopicSpec) error {
-	deadline := time.Now().Add(configSettleTimeout)
-	for {
-		err := checkConfigs(ctx, adm, spec)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return clock.Poll(ctx, 200*time.Millisecond, configSettleTimeout, func(ctx context.Context) error {
+		return checkConfigs(ctx, adm, spec)
+	})
 }
 
 // checkConfigs reads spec's topic configs back: a broker that accepted
