@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/catalog"
 	"github.com/shopstream/shopstream/connectors/localfile"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -52,15 +52,9 @@ func consoleConfig(getenv func(string) string, dev bool, log *slog.Logger) conso
 // runConsole is `shopstream console`: the operations console over the
 // broker and ClickHouse.
 func runConsole(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("console", args, false, nil)
+	cfg, log, err := commonFlags(RoleConsole, args, nil)
 	if err != nil {
 		return err
-	}
-	if len(cfg.KafkaBrokers) == 0 {
-		return configErr("kafka.brokers", errors.New("is required for shopstream console"))
-	}
-	if cfg.ClickHouseDSN == "" {
-		return configErr("clickhouse.dsn", errors.New("is required for shopstream console"))
 	}
 	ccfg := consoleConfig(os.Getenv, cfg.Development, log)
 	if err := ccfg.Validate(); err != nil {
@@ -74,34 +68,33 @@ func runConsole(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = p.close(context.WithoutCancel(ctx)) }() // closing on exit: nothing left to report to
 	fmt.Printf("shopstream console on http://%s\n", ccfg.Addr)
-	return p.run(ctx)
+	return lifecycle.Run(ctx, log, p)
 }
 
 // newConsolePart opens ClickHouse and builds the console as a part (dev
 // runs it beside the other roles and passes its own registry as metrics).
-func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *slog.Logger, metrics prometheus.Gatherer) (part, error) {
+func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *slog.Logger, metrics prometheus.Gatherer) (lifecycle.Part, error) {
 	if err := ccfg.Validate(); err != nil {
-		return part{}, err
+		return lifecycle.Part{}, err
 	}
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	store, err := clickhouse.Open(octx, cfg.ClickHouseDSN, clickhouse.WithLogger(log))
 	if err != nil {
-		return part{}, fmt.Errorf("console: %w", err)
+		return lifecycle.Part{}, fmt.Errorf("console: %w", err)
 	}
 	kcfg := kafkaConfig(cfg)
 	cl, err := kafka.NewClient(kcfg, "console-admin", log, nil)
 	if err != nil {
 		_ = store.Close() // the client error is the one to report
-		return part{}, err
+		return lifecycle.Part{}, err
 	}
 	closeAll := func(context.Context) error { cl.Close(); return store.Close() }
 	deps := console.Deps{
 		Events:      store,
 		DeadLetters: console.KafkaDeadLetters{Config: kcfg, Log: log, Rate: 200},
-		Lag: kafka.NewLagMonitor(kadm.NewClient(cl), lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink),
+		Lag: kafka.NewLagMonitor(kadm.NewClient(cl), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink),
 			time.Minute, log, nil),
 		Metrics: metrics,
 	}
@@ -118,18 +111,18 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 	srv, err := console.New(ccfg, deps)
 	if err != nil {
 		_ = closeAll(ctx) // the console error is the one to report
-		return part{}, err
+		return lifecycle.Part{}, err
 	}
-	return part{name: "console", run: srv.Run, close: closeAll}, nil
+	return lifecycle.Part{Name: "console", Run: srv.Run, Close: closeAll}, nil
 }
 
 // devConsole is the console of `dev` (beside the sink, which means
 // ClickHouse is there), or nothing, with the reason logged.
-func devConsole(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) []part {
+func devConsole(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) []lifecycle.Part {
 	p, err := newConsolePart(ctx, cfg, consoleConfig(os.Getenv, true, log), log, reg)
 	if err != nil {
 		log.Warn("console not started", "error", err)
 		return nil
 	}
-	return []part{p}
+	return []lifecycle.Part{p}
 }

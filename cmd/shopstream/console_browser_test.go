@@ -25,6 +25,7 @@ import (
 
 	"github.com/shopstream/shopstream/connectors/clickhouse"
 	"github.com/shopstream/shopstream/connectors/console"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 )
 
 // chromium finds the browser, or skips the test saying what is missing.
@@ -78,7 +79,7 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runRole(t, "console", ccfg.Log, nil, []part{p})
+	runRole(t, "console", ccfg.Log, nil, []lifecycle.Part{p})
 	baseURL := "http://" + addr
 	waitUntil(t, 30*time.Second, "the console listens", func() bool {
 		resp, err := http.Get(baseURL + "/login")
