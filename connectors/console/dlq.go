@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -52,9 +53,16 @@ func filterQuery(v url.Values) url.Values {
 	return out
 }
 
+// letterRow is one line of the list, flat: the template reads plain
+// fields (an embedded struct costs a reflect lookup per field and row).
 type letterRow struct {
-	replay.DeadLetter
-	Delivered bool
+	Partition                    int32
+	Offset                       int64
+	FailedAt                     time.Time
+	EventID, EventType, EntityID string
+	Attempts                     int
+	Error                        string
+	Delivered                    bool
 }
 
 func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +80,8 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	delivered, derr := s.deliveredOf(r.Context(), list.Letters)
 	rows := make([]letterRow, len(list.Letters))
 	for i, d := range list.Letters {
-		rows[i] = letterRow{DeadLetter: d, Delivered: delivered[d.Event.ID]}
+		rows[i] = letterRow{Partition: d.Partition, Offset: d.Offset, FailedAt: d.FailedAt, EventID: d.Event.ID, EventType: d.Event.Type,
+			EntityID: d.Event.EntityID, Attempts: d.Attempts, Error: d.Error, Delivered: delivered[d.Event.ID]}
 	}
 	data := map[string]any{"Q": q, "Types": eventTypes, "List": list, "Rows": rows, "Limit": listLimit, "Filter": filterQuery(q).Encode()}
 	if derr != nil {
