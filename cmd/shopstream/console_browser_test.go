@@ -108,6 +108,23 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 			return saveScreenshot(t, shots, name, png)
 		})
 	}
+	// waitURL waits for the navigation a click started: a selector alone
+	// could still match the page being left.
+	waitURL := func(sub string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			for {
+				loc, err := chromedp.Location()(ctx, tg)
+				if err == nil && strings.Contains(loc, sub) {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("waiting for a page at %q (now %s): %w", sub, loc, ctx.Err())
+				case <-time.After(25 * time.Millisecond):
+				}
+			}
+		})
+	}
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
@@ -142,9 +159,11 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#entity")),
 		chromedp.SendKeys(chromedp.CSS("#entity"), "4200"),
 		chromedp.Click(chromedp.CSS("#find")),
+		waitURL("entity=4200"),
 		chromedp.WaitVisible(chromedp.CSS("a.event-link")),
 		shot("02-find-event"),
 		chromedp.Click(chromedp.CSS("a.event-link")),
+		waitURL("/events/"),
 		chromedp.WaitVisible(chromedp.CSS("#timeline")),
 		shot("03-event-timeline"),
 	)
@@ -163,6 +182,7 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#dlq-type"), "order.updated"),
 		chromedp.SendKeys(chromedp.CSS("#dlq-error"), "injected"),
 		chromedp.Click(chromedp.CSS("#dlq-apply")),
+		waitURL("type=order.updated"),
 		chromedp.WaitVisible(chromedp.CSS("#dry-filter")),
 	)
 	if c := text("#dlq-count"); !strings.HasPrefix(c, "3 dead letters match") {
