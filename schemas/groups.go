@@ -38,3 +38,14 @@ func GroupTopics(tiers []time.Duration, groups ...string) map[string][]string {
 	}
 	return out
 }
+
+// OrderProgressAligned are the processor topics that carry order events:
+// partition p of each needs partition p of TopicOrderProgress (the order
+// ledger) loaded on the member that owns it.
+func OrderProgressAligned(tiers []time.Duration) []string {
+	topics := []string{TopicOrder}
+	for _, d := range tiers {
+		topics = append(topics, RetryTopic(d))
+	}
+	return topics
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/catalog"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/connectors/kafka/progress"
 	"github.com/shopstream/shopstream/connectors/localfile"
 	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
@@ -63,6 +64,11 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		return nil, err
 	}
 	fwd := kafka.NewForwarder(prod, cfg.RetryTiers, nil, reg)
+	ledger, err := newOrderLedger(kcfg, cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	opened.Push(ledger.Close)
 	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
 
 	httpClient := &http.Client{Timeout: 2 * time.Minute}
@@ -77,15 +83,14 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
 	}, pipeline.ProcessorDeps{
-		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
-		// (shopstream.order.progress) is wired.
+		Ledger:   ledger,
 		Notifier: notifier, Catalog: marks, Forwarder: fwd, Recorder: recorder,
 		Logger: log, Observer: kafka.NewRetryMetrics(reg, nil),
 	})
 	if err != nil {
 		return nil, err
 	}
-	consumer, err := consume.New(kcfg, processorConsumer(cfg, proc, outcomes, state), log, reg)
+	consumer, err := consume.New(kcfg, processorConsumer(cfg, proc, outcomes, state, ledger), log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +141,7 @@ func catalogMarks(cfg Config, prod *kafka.Producer, kcfg kafka.Config, log *slog
 }
 
 // processorConsumer is the processor group's consumer configuration.
-func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.OutcomeWriter, state *catalog.State) consume.Config {
+func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.OutcomeWriter, state *catalog.State, ledger *progress.Ledger) consume.Config {
 	c := consume.Config{
 		Group: schemas.GroupProcessor, Topics: schemas.ProcessorTopics(cfg.RetryTiers), Role: "processor-consumer",
 		Handle: kafka.ProcessorHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
@@ -147,11 +152,17 @@ func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.Out
 		// clamp (or the longest tier delay, if that is longer).
 		MaxHold:        cfg.RetryPolicy().MaxHold(),
 		SessionTimeout: 10 * time.Second,
+		// The order ledger loads partition p of shopstream.order.progress
+		// before the order and retry workers of p start, and forgets it
+		// when p moves away; Run refuses a progress topic with another
+		// partition count.
+		OnAssigned: ledger.OnAssigned, OnRevoked: ledger.OnRevoked,
+		CoPartitionedWith: []string{schemas.TopicOrderProgress},
 	}
 	if state != nil {
 		// The catalog state forgets the versions of a product partition
 		// that moves away (its next owner writes them).
-		c.OnRevoked = state.OnRevoked
+		c.OnRevoked = revokedHooks(ledger.OnRevoked, state.OnRevoked)
 	}
 	return c
 }
