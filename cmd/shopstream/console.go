@@ -119,10 +119,16 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 // devConsole is the console of `dev` (beside the sink, which means
 // ClickHouse is there), or nothing, with the reason logged.
 func devConsole(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) []lifecycle.Part {
-	p, err := newConsolePart(ctx, cfg, consoleConfig(os.Getenv, true, log), log, reg)
+	ccfg := consoleConfig(os.Getenv, true, log)
+	p, err := newConsolePart(ctx, cfg, ccfg, log, reg)
 	if err != nil {
 		log.Warn("console not started", "error", err)
 		return nil
 	}
+	login := "no login (dev, no SHOPSTREAM_CONSOLE_TOKEN)"
+	if ccfg.Token != "" || ccfg.User != "" {
+		login = "log in with SHOPSTREAM_CONSOLE_TOKEN or _USER/_PASSWORD"
+	}
+	log.Info("operations console", "url", "http://"+ccfg.Addr, "login", login)
 	return []lifecycle.Part{p}
 }
