@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -510,4 +511,39 @@ func TestMaskKeepsShapeAndProductNames(t *testing.T) {
 	if out, _ := prettyBody([]byte("not json ana@example.com"), false, false); strings.Contains(out, "ana@") {
 		t.Error("a non-JSON body is shown masked-less")
 	}
+}
+
+func TestScrapeMetricsReadsHeldEventsPerProcess(t *testing.T) {
+	proc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("# TYPE shopstream_held_events gauge\nshopstream_held_events 4\n# TYPE shopstream_held_oldest_age_seconds gauge\nshopstream_held_oldest_age_seconds 42\n# TYPE other_total counter\nother_total 1\n"))
+	}))
+	defer proc.Close()
+	idle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("# TYPE shopstream_held_events gauge\nshopstream_held_events 0\n"))
+	}))
+	defer idle.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	rows, err := heldFrom(ScrapeMetrics{URLs: []string{proc.URL + "/metrics", idle.URL + "/metrics", down.URL + "/metrics"}})
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("a process that does not answer is not reported: %v", err)
+	}
+	got := map[string]heldRow{}
+	for _, r := range rows {
+		got[r.Source] = r
+	}
+	if r := got[proc.URL+"/metrics"]; r.Held != 4 || r.OldestAge != 42 {
+		t.Errorf("busy process %+v", r)
+	}
+	if r, ok := got[idle.URL+"/metrics"]; !ok || r.Held != 0 {
+		t.Errorf("idle process %+v", r)
+	}
+	if len(rows) != 2 {
+		t.Errorf("rows %+v", rows)
+	}
+	// The page shows the open breaker of the busy one.
+	h := newHarness(t, Config{Token: testToken}, Deps{Metrics: ScrapeMetrics{URLs: []string{proc.URL + "/metrics"}}})
+	h.login()
+	_, body, _ := h.get("/")
+	mustContain(t, body, proc.URL+"/metrics", ">4<", "42 s", `<span class="st bad">open</span>`)
 }
