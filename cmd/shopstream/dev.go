@@ -71,6 +71,7 @@ func runDev(ctx context.Context, args []string) error {
 	} else {
 		parts = append(parts, sinkParts...)
 		groups = append(groups, schemas.GroupSink)
+		parts = append(parts, devConsole(ctx, cfg, log, reg)...)
 	}
 	admin, err := adminParts(cfg, RoleDev, log, reg, groups...)
 	if err != nil {

@@ -29,6 +29,7 @@ func commands() []command {
 		{RoleMigrate, "apply the ClickHouse DDL in schemas/clickhouse (idempotent)", runMigrate},
 		{RoleDev, "everything in one process over an embedded broker (make run)", runDev},
 		{RoleReplay, "put dead letters back on their original topics (filters, --dry-run)", runReplay},
+		{RoleConsole, "the operations console: find events, replay dead letters, overview", runConsole},
 		{RoleSign, "print the x-evershop-signature of stdin for a secret", runSign},
 	}
 }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/shopstream/shopstream/connectors/clickhouse"
+	"github.com/shopstream/shopstream/connectors/console"
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/catalog"
+	"github.com/shopstream/shopstream/connectors/localfile"
+	"github.com/shopstream/shopstream/internal/lifecycle"
+	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
+)
+
+// The console's settings. They are read from the environment here, not
+// from the settings table, while cmd's configuration is being restructured;
+// they belong in settings.go (console.addr, console.token, console.user,
+// console.password, console.metrics_urls).
+const (
+	envConsoleAddr     = "SHOPSTREAM_CONSOLE_ADDR"
+	envConsoleToken    = "SHOPSTREAM_CONSOLE_TOKEN"
+	envConsoleUser     = "SHOPSTREAM_CONSOLE_USER"
+	envConsolePassword = "SHOPSTREAM_CONSOLE_PASSWORD"
+	envConsoleMetrics  = "SHOPSTREAM_CONSOLE_METRICS_URLS" // processors' /metrics, comma-separated
+	defaultConsoleAddr = ":9103"
+	devConsoleAddr     = "127.0.0.1:9103"
+)
+
+// consoleConfig reads the console's settings; dev allows anonymous access
+// when no credentials are set (it listens on loopback).
+func consoleConfig(getenv func(string) string, dev bool, log *slog.Logger) console.Config {
+	addr := getenv(envConsoleAddr)
+	if addr == "" {
+		addr = defaultConsoleAddr
+		if dev {
+			addr = devConsoleAddr
+		}
+	}
+	return console.Config{Addr: addr, Token: getenv(envConsoleToken), User: getenv(envConsoleUser),
+		Password: getenv(envConsolePassword), Development: dev, Log: log}
+}
+
+// runConsole is `shopstream console`: the operations console over the
+// broker and ClickHouse.
+func runConsole(ctx context.Context, args []string) error {
+	cfg, log, err := commonFlags(RoleConsole, args, nil)
+	if err != nil {
+		return err
+	}
+	ccfg := consoleConfig(os.Getenv, cfg.Development, log)
+	if err := ccfg.Validate(); err != nil {
+		return err
+	}
+	var gatherer prometheus.Gatherer
+	if urls := pipeline.SplitList(os.Getenv(envConsoleMetrics)); len(urls) > 0 {
+		gatherer = console.ScrapeMetrics{URLs: urls}
+	}
+	p, err := newConsolePart(ctx, cfg, ccfg, log, gatherer)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("shopstream console on http://%s\n", ccfg.Addr)
+	return lifecycle.Run(ctx, log, p)
+}
+
+// newConsolePart opens ClickHouse and builds the console as a part (dev
+// runs it beside the other roles and passes its own registry as metrics).
+func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *slog.Logger, metrics prometheus.Gatherer) (lifecycle.Part, error) {
+	if err := ccfg.Validate(); err != nil {
+		return lifecycle.Part{}, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	store, err := clickhouse.Open(octx, cfg.ClickHouseDSN, clickhouse.WithLogger(log))
+	if err != nil {
+		return lifecycle.Part{}, fmt.Errorf("console: %w", err)
+	}
+	kcfg := kafkaConfig(cfg)
+	cl, err := kafka.NewClient(kcfg, "console-admin", log, nil)
+	if err != nil {
+		_ = store.Close() // the client error is the one to report
+		return lifecycle.Part{}, err
+	}
+	closeAll := func(context.Context) error { cl.Close(); return store.Close() }
+	deps := console.Deps{
+		Events:      store,
+		DeadLetters: console.KafkaDeadLetters{Config: kcfg, Log: log, Rate: 200},
+		Lag: kafka.NewLagMonitor(kadm.NewClient(cl), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink),
+			time.Minute, log, nil),
+		Metrics: metrics,
+	}
+	if cfg.CozeToken == "" { // the catalog is a local file (dev, or sync to a file)
+		path := filepath.Join(cfg.DataDir, "catalog.csv")
+		fc := console.FileCatalog{Path: path}
+		if cfg.EverShopURL == "" { // the source is the state topic: regenerate reads it like the owner does
+			state := catalog.NewState(cl, kcfg, schemas.TopicCatalogState, log)
+			sync := pipeline.NewCatalogSync(state, localfile.NewCatalogFile(path, time.Now), time.Now)
+			fc.Regen = func(ctx context.Context) error { _, err := sync.Sync(ctx); return err }
+		}
+		deps.Catalog = fc
+	}
+	srv, err := console.New(ccfg, deps)
+	if err != nil {
+		_ = closeAll(ctx) // the console error is the one to report
+		return lifecycle.Part{}, err
+	}
+	return lifecycle.Part{Name: "console", Run: srv.Run, Close: closeAll}, nil
+}
+
+// devConsole is the console of `dev` (beside the sink, which means
+// ClickHouse is there), or nothing, with the reason logged.
+func devConsole(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) []lifecycle.Part {
+	ccfg := consoleConfig(os.Getenv, true, log)
+	p, err := newConsolePart(ctx, cfg, ccfg, log, reg)
+	if err != nil {
+		log.Warn("console not started", "error", err)
+		return nil
+	}
+	login := "no login (dev, no SHOPSTREAM_CONSOLE_TOKEN)"
+	if ccfg.Token != "" || ccfg.User != "" {
+		login = "log in with SHOPSTREAM_CONSOLE_TOKEN or _USER/_PASSWORD"
+	}
+	log.Info("operations console", "url", "http://"+ccfg.Addr, "login", login)
+	return []lifecycle.Part{p}
+}
