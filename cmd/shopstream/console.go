@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -21,32 +20,12 @@ import (
 	"github.com/shopstream/shopstream/schemas"
 )
 
-// The console's settings. They are read from the environment here, not
-// from the settings table, while cmd's configuration is being restructured;
-// they belong in settings.go (console.addr, console.token, console.user,
-// console.password, console.metrics_urls).
-const (
-	envConsoleAddr     = "SHOPSTREAM_CONSOLE_ADDR"
-	envConsoleToken    = "SHOPSTREAM_CONSOLE_TOKEN"
-	envConsoleUser     = "SHOPSTREAM_CONSOLE_USER"
-	envConsolePassword = "SHOPSTREAM_CONSOLE_PASSWORD"
-	envConsoleMetrics  = "SHOPSTREAM_CONSOLE_METRICS_URLS" // processors' /metrics, comma-separated
-	defaultConsoleAddr = ":9103"
-	devConsoleAddr     = "127.0.0.1:9103"
-)
-
-// consoleConfig reads the console's settings; dev allows anonymous access
-// when no credentials are set (it listens on loopback).
-func consoleConfig(getenv func(string) string, dev bool, log *slog.Logger) console.Config {
-	addr := getenv(envConsoleAddr)
-	if addr == "" {
-		addr = defaultConsoleAddr
-		if dev {
-			addr = devConsoleAddr
-		}
-	}
-	return console.Config{Addr: addr, Token: getenv(envConsoleToken), User: getenv(envConsoleUser),
-		Password: getenv(envConsolePassword), Development: dev, Log: log}
+// consoleConfig is the console's part of the settings (console.*); dev
+// allows anonymous access when no credentials are set (it listens on
+// loopback).
+func consoleConfig(cfg Config, log *slog.Logger) console.Config {
+	return console.Config{Addr: cfg.ConsoleAddr, Token: cfg.ConsoleToken, User: cfg.ConsoleUser,
+		Password: cfg.ConsolePassword, Development: cfg.Development, Log: log}
 }
 
 // runConsole is `shopstream console`: the operations console over the
@@ -56,13 +35,13 @@ func runConsole(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ccfg := consoleConfig(os.Getenv, cfg.Development, log)
+	ccfg := consoleConfig(cfg, log)
 	if err := ccfg.Validate(); err != nil {
 		return err
 	}
 	var gatherer prometheus.Gatherer
-	if urls := pipeline.SplitList(os.Getenv(envConsoleMetrics)); len(urls) > 0 {
-		gatherer = console.ScrapeMetrics{URLs: urls}
+	if len(cfg.ConsoleMetricsURLs) > 0 {
+		gatherer = console.ScrapeMetrics{URLs: cfg.ConsoleMetricsURLs}
 	}
 	p, err := newConsolePart(ctx, cfg, ccfg, log, gatherer)
 	if err != nil {
@@ -119,7 +98,7 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 // devConsole is the console of `dev` (beside the sink, which means
 // ClickHouse is there), or nothing, with the reason logged.
 func devConsole(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) []lifecycle.Part {
-	ccfg := consoleConfig(os.Getenv, true, log)
+	ccfg := consoleConfig(cfg, log)
 	p, err := newConsolePart(ctx, cfg, ccfg, log, reg)
 	if err != nil {
 		log.Warn("console not started", "error", err)

@@ -6,19 +6,32 @@ import (
 )
 
 func TestConsoleConfigFromEnvironment(t *testing.T) {
-	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 	log := slog.New(slog.DiscardHandler)
-	c := consoleConfig(env(nil), false, log)
-	if c.Addr != ":9103" || c.Development || c.Validate() == nil {
-		t.Errorf("production default %+v must refuse to start without credentials", c)
-	}
-	c = consoleConfig(env(nil), true, log)
-	if c.Addr != "127.0.0.1:9103" || c.Validate() != nil {
-		t.Errorf("dev default %+v", c)
-	}
-	c = consoleConfig(env(map[string]string{envConsoleAddr: "127.0.0.1:7000", envConsoleToken: "0123456789abcdef0123", envConsoleUser: "ops", envConsolePassword: "pw"}), false, log)
-	if c.Addr != "127.0.0.1:7000" || c.Token != "0123456789abcdef0123" || c.User != "ops" || c.Password != "pw" || c.Validate() != nil {
-		t.Errorf("from the environment %+v", c)
+	for _, tc := range []struct {
+		role    Role
+		environ []string
+		addr    string
+		ok      bool
+	}{
+		{RoleConsole, nil, ":9103", false}, // production refuses to start without credentials
+		{RoleDev, nil, "127.0.0.1:9103", true},
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_ADDR=127.0.0.1:7000", "SHOPSTREAM_CONSOLE_TOKEN=0123456789abcdef0123"}, "127.0.0.1:7000", true},
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_USER=ops", "SHOPSTREAM_CONSOLE_PASSWORD=pw"}, ":9103", true},
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_USER=ops"}, ":9103", false},
+	} {
+		k, err := loadConfigFor("", tc.environ, tc.role == RoleDev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := parseConfig(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Development = tc.role == RoleDev
+		c := consoleConfig(cfg, log)
+		if c.Addr != tc.addr || (c.Validate() == nil) != tc.ok {
+			t.Errorf("%s %v: %+v, valid %v", tc.role, tc.environ, c, c.Validate())
+		}
 	}
 	if err := (Config{}).Validate(RoleConsole); err == nil {
 		t.Error("the console role needs brokers and ClickHouse")
