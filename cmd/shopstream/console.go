@@ -43,12 +43,18 @@ func runConsole(ctx context.Context, args []string) error {
 	if len(cfg.ConsoleMetricsURLs) > 0 {
 		gatherer = console.ScrapeMetrics{URLs: cfg.ConsoleMetricsURLs}
 	}
-	p, err := newConsolePart(ctx, cfg, ccfg, log, gatherer)
+	reg := newRegistry()
+	admin, err := adminParts(cfg, RoleConsole, log, reg)
 	if err != nil {
 		return err
 	}
+	p, err := newConsolePart(ctx, cfg, ccfg, log, gatherer)
+	if err != nil {
+		_ = lifecycle.Close(ctx, log, admin...) // the console error is the one to report
+		return err
+	}
 	fmt.Printf("shopstream console on http://%s\n", ccfg.Addr)
-	return lifecycle.Run(ctx, log, p)
+	return lifecycle.Run(ctx, log, append(admin, p)...)
 }
 
 // newConsolePart opens ClickHouse and builds the console as a part (dev
