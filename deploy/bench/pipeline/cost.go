@@ -707,6 +707,9 @@ func (c *costRun) markdown(wall time.Duration) string {
 	fmt.Fprintf(&b, "CPU is user+system time from /proc of the processes named, over the measured load only; "+
 		"µs/event is the sum of the measured processes divided by the events. %d-request ingress loads over %d connections, "+
 		"backlogs of %d order events. Wall time %s.\n\n", c.o.costRequests, c.o.costConns, c.o.costOrders, wall.Round(time.Second))
+	if jit := brokerJIT(c.o.brokerPID); jit != "" {
+		fmt.Fprintf(&b, "Broker: %s.\n\n", jit)
+	}
 	b.WriteString("| setup | events | events/s | CPU µs/event (measured) | CPU breakdown, µs/event | machine busy |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | --- | ---: |\n")
 	ceiling := 0.0
@@ -786,4 +789,19 @@ func serveNoop(ctx context.Context, addr string) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// brokerJIT says how the local broker's JVM compiles, from its command line.
+func brokerJIT(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	if bytes.Contains(b, []byte("-XX:TieredStopAtLevel=1")) {
+		return "Kafka JVM with C1 only (deploy/local's KAFKA_JIT=c1: fast start, about twice the CPU per record of C2)"
+	}
+	return "Kafka JVM with the default tiered JIT (C2, as in production; KAFKA_JIT=tiered)"
 }
