@@ -114,6 +114,20 @@ func runCost(ctx context.Context, o options) error {
 	delete(env, "SHOPSTREAM_LOG_LEVEL")
 	c := &costRun{o: o, st: st, env: env, admins: map[string]string{}}
 	c.seq.Store(1_000_000)
+	if o.costBrokerWarmup > 0 {
+		// The broker's JIT compiles its produce path during the first tens
+		// of thousands of records; the first phase must not pay for it.
+		logf("cost: broker warm-up, %d records", o.costBrokerWarmup)
+		prod, err := c.newProducer()
+		if err != nil {
+			return err
+		}
+		_, _, err = c.produce(ctx, prod, events(c.orderBodies(o.costBrokerWarmup)))
+		_ = prod.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("broker warm-up: %w", err)
+		}
+	}
 
 	for _, step := range []struct {
 		name string

@@ -56,15 +56,16 @@ type options struct {
 	csvPath   string
 	brokerPID int
 
-	cost          bool
-	costRequests  int
-	costWarmup    int
-	costConns     int
-	costOrders    int
-	clickhouse    string
-	clickhousePID int
-	costOnly      string
-	costProfile   string
+	cost             bool
+	costRequests     int
+	costWarmup       int
+	costConns        int
+	costOrders       int
+	clickhouse       string
+	clickhousePID    int
+	costOnly         string
+	costProfile      string
+	costBrokerWarmup int
 }
 
 func main() {
@@ -101,6 +102,7 @@ func main() {
 	flag.IntVar(&o.clickhousePID, "clickhouse-pid", 0, "-cost: the local ClickHouse server's pid, to count its CPU")
 	flag.StringVar(&o.costOnly, "cost-only", "", "-cost: only these phases, comma-separated: ingress, ceiling, raw, processor, sink (default all)")
 	flag.StringVar(&o.costProfile, "cost-profile", "", "-cost: write 4-s CPU profiles of serve and process under load here (needs a -bin with /debug/pprof on its admin listener)")
+	flag.IntVar(&o.costBrokerWarmup, "cost-broker-warmup", 40000, "-cost: records written (unmeasured) before the first phase, so the broker's JIT has compiled its produce path")
 	noop := flag.String("serve-noop", "", "instead of a run: serve the ingress with a no-op publisher on this address (the ceiling, started by -cost)")
 	flag.Parse()
 	if *noop != "" {
