@@ -53,7 +53,7 @@ func TestSeenSetBound(t *testing.T) {
 			t.Errorf("id %d evicted too early", i)
 		}
 	}
-	if got := NewSeenSet(0).lru.capacity; got != DefaultSeenCapacity {
+	if got := NewSeenSet(0).lru.Capacity(); got != DefaultSeenCapacity {
 		t.Errorf("default capacity = %d, want %d", got, DefaultSeenCapacity)
 	}
 }

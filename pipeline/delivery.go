@@ -86,11 +86,18 @@ func (rs Recorders) Record(o Outcome) {
 	}
 }
 
-// Flush waits for every recorder that buffers (the outcome topic's writer).
+// FlushingRecorder is an OutcomeRecorder that buffers (the outcome topic's
+// writer): Flush returns once every recorded outcome is durable.
+type FlushingRecorder interface {
+	OutcomeRecorder
+	Flush(ctx context.Context) error
+}
+
+// Flush waits for every recorder that buffers.
 func (rs Recorders) Flush(ctx context.Context) error {
 	var err error
 	for _, r := range rs {
-		if f, ok := r.(interface{ Flush(context.Context) error }); ok {
+		if f, ok := r.(FlushingRecorder); ok {
 			err = errors.Join(err, f.Flush(ctx))
 		}
 	}

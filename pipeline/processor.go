@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // ProcessorConfig holds the feature flags and the retry policy.
@@ -196,7 +198,7 @@ func (p *Processor) notify(ctx context.Context, d Delivery, n Notification) erro
 			if !since.IsZero() {
 				wait = max(min(wait, since.Add(p.cfg.Retry.EffectiveMaxAge()).Sub(now)), 0)
 			}
-			if err := sleep(ctx, wait); err != nil {
+			if err := clock.Sleep(ctx, wait); err != nil {
 				return err
 			}
 			continue
@@ -264,17 +266,5 @@ func (p *Processor) record(ctx context.Context, d Delivery, start time.Time, sta
 		slog.Float64("duration_ms", out.ProcessingMs), slog.String("error", out.Error))
 	if p.deps.Recorder != nil {
 		p.deps.Recorder.Record(out)
-	}
-}
-
-// sleep waits for d or the end of ctx.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

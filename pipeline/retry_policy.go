@@ -193,6 +193,17 @@ func (p RetryPolicy) EffectiveMaxAge() time.Duration { return p.maxAge() }
 // EffectiveRetryAfterMax is RetryAfterMax, or its default when zero.
 func (p RetryPolicy) EffectiveRetryAfterMax() time.Duration { return p.retryAfterMax() }
 
+// MaxHold is the longest a retry tier's head record may hold its partition
+// waiting for its due time: the Retry-After clamp, or the longest tier
+// delay when that is longer.
+func (p RetryPolicy) MaxHold() time.Duration {
+	h := p.retryAfterMax()
+	for _, d := range p.Tiers {
+		h = max(h, d)
+	}
+	return h
+}
+
 // Expired reports whether work whose retry budget started at since is past
 // MaxAge at now; a zero since is never expired.
 func (p RetryPolicy) Expired(since, now time.Time) bool {

@@ -155,3 +155,22 @@ func TestRetryPolicyDecide(t *testing.T) {
 		})
 	}
 }
+
+func TestRetryPolicyMaxHold(t *testing.T) {
+	cases := []struct {
+		name string
+		p    RetryPolicy
+		want time.Duration
+	}{
+		{"the clamp when tiers are shorter", RetryPolicy{Tiers: []time.Duration{time.Second, 4 * time.Second}, RetryAfterMax: time.Minute}, time.Minute},
+		{"the longest tier when longer", RetryPolicy{Tiers: []time.Duration{time.Second, time.Hour}, RetryAfterMax: time.Minute}, time.Hour},
+		{"the default clamp when unset", RetryPolicy{Tiers: []time.Duration{time.Second}}, DefaultRetryAfterMax},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.p.MaxHold(); got != c.want {
+				t.Fatalf("MaxHold = %s, want %s", got, c.want)
+			}
+		})
+	}
+}

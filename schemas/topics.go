@@ -40,6 +40,13 @@ const (
 	// whole consumer group.
 	TopicCatalogSync = "shopstream.catalog.sync"
 
+	// TopicOrderProgress is a compacted topic keyed by order id holding each
+	// order's current claim in the order ledger (the newest step announced
+	// to the customer). It has the processor's partition count and the same
+	// key hash as TopicOrder, so partition p is loaded by the member that
+	// owns partition p of TopicOrder and of the retry tiers.
+	TopicOrderProgress = "shopstream.order.progress"
+
 	// retryTopicPrefix names the retry tier topics: evershop.retry.2s, ...
 	retryTopicPrefix = "evershop.retry."
 )

@@ -127,7 +127,7 @@ func analyticsDatabase(t *testing.T) (env string, store *clickhouse.Store) {
 }
 
 // analyticsStartSink runs newSink (migrations, then the sink group
-// consumer) with runParts, like `shopstream sink` minus its admin listener.
+// consumer) with lifecycle.Run, like `shopstream sink` minus its admin listener.
 func analyticsStartSink(t *testing.T, cfg Config) *role {
 	t.Helper()
 	log := testLogger(t).With("role", "sink")
@@ -920,7 +920,7 @@ func TestIntegrationAnalyticsMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	lagReg := prometheus.NewRegistry()
-	mon := kafka.NewLagMonitor(kafkaAdmin(t, cfg), lagGroups(cfg, schemas.GroupProcessor), time.Hour, slog.New(slog.DiscardHandler), lagReg)
+	mon := kafka.NewLagMonitor(kafkaAdmin(t, cfg), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor), time.Hour, slog.New(slog.DiscardHandler), lagReg)
 	measure := func() int64 {
 		t.Helper()
 		lags, err := mon.Measure(t.Context())
@@ -986,7 +986,7 @@ func TestIntegrationAnalyticsLagBeforeFirstCommit(t *testing.T) {
 	for i := range K {
 		analyticsPost(t, cfg, "order", orderBody("order.updated", 33000+i, fmt.Sprintf("early%d@example.com", i), "shipped", "processing", base), "")
 	}
-	mon := kafka.NewLagMonitor(kafkaAdmin(t, cfg), lagGroups(cfg, schemas.GroupProcessor), time.Hour, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	mon := kafka.NewLagMonitor(kafkaAdmin(t, cfg), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor), time.Hour, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	measure := func() (int64, bool) {
 		t.Helper()
 		lags, err := mon.Measure(t.Context())

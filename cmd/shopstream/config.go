@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -128,9 +127,10 @@ func loadConfigFor(path string, environ []string, dev bool) (*koanf.Koanf, error
 	return k, nil
 }
 
-// parseConfig turns the loaded keys into a Config. dev relaxes what the
-// all-in-one mode can fill in itself (secret, brokers).
-func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
+// parseConfig turns the loaded keys into a Config and checks what holds for
+// every role: types, ranges and settings that must agree. What a role
+// requires is Config.Validate's.
+func parseConfig(k *koanf.Koanf) (Config, error) {
 	p := parser{k: k}
 	c := Config{
 		SecretText:  p.str("webhook.secret"),
@@ -198,11 +198,6 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 		p.fail("webhook.secret", err)
 		c.Secrets = s
 	}
-	if p.err == nil && !dev {
-		if len(c.KafkaBrokers) == 0 {
-			p.fail("kafka.brokers", errors.New("is required (host:port, comma-separated)"))
-		}
-	}
 	if p.err == nil {
 		for _, b := range c.KafkaBrokers {
 			if _, _, err := net.SplitHostPort(b); err != nil {
@@ -210,15 +205,6 @@ func parseConfig(k *koanf.Koanf, dev bool) (Config, error) {
 				break
 			}
 		}
-	}
-	if p.err == nil && c.CozeToken != "" && c.CozeDatasetID == "" {
-		p.fail("coze.dataset_id", errors.New("is required when COZE_API_TOKEN is set"))
-	}
-	if p.err == nil && c.InboxURL != "" && c.InboxToken == "" {
-		p.fail("inbox.api_token", errors.New("is required when INBOX_API_URL is set"))
-	}
-	if p.err == nil && c.EverShopURL != "" && (c.EverShopEmail == "" || c.EverShopPassword == "") {
-		p.fail("evershop.admin_email", errors.New("EVERSHOP_ADMIN_EMAIL and EVERSHOP_ADMIN_PASSWORD are required when EVERSHOP_API_URL is set"))
 	}
 	return c, p.err
 }
@@ -327,20 +313,16 @@ func (p *parser) url(key string) string {
 	return s
 }
 
-// readConfig is what every subcommand calls.
-func readConfig(path string, dev bool) (Config, error) {
-	k, err := loadConfigFor(path, os.Environ(), dev)
+// readConfig is what every subcommand calls: defaults (dev's for RoleDev),
+// the file, the environment, then what role requires.
+func readConfig(path string, role Role) (Config, error) {
+	k, err := loadConfigFor(path, os.Environ(), role == RoleDev)
 	if err != nil {
 		return Config{}, err
 	}
-	return parseConfig(k, dev)
-}
-
-// requireSecret is the check of the roles that verify webhooks: only the
-// ingress needs the secret; the processor, sink and tools do not.
-func requireSecret(c Config) error {
-	if len(c.Secrets) == 0 {
-		return configErr("webhook.secret", errors.New("is required"))
+	cfg, err := parseConfig(k)
+	if err != nil {
+		return Config{}, err
 	}
-	return nil
+	return cfg, cfg.Validate(role)
 }

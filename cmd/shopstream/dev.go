@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -23,7 +22,7 @@ import (
 // runDev is `make run`: an embedded broker persisted under the data dir, the
 // topics, and every role in one process, with a signed curl to try it.
 func runDev(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("dev", args, true, nil)
+	cfg, log, err := commonFlags(RoleDev, args, nil)
 	if err != nil {
 		return err
 	}
@@ -50,16 +49,7 @@ func runDev(ctx context.Context, args []string) error {
 		defer emb.Close()
 		cfg.KafkaBrokers = emb.Addrs()
 	}
-	cl, err := kafka.NewClient(kafkaConfig(cfg), "dev-admin", log, nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = kafka.EnsureTopics(tctx, adm, topicPlan(cfg))
-	cancel()
-	if err != nil {
+	if _, err := ensureTopics(ctx, cfg, log, RoleDev, 30*time.Second); err != nil {
 		return fmt.Errorf("dev: topics: %w", err)
 	}
 	reg := newRegistry()
@@ -69,6 +59,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	procParts, err := newProcessor(ctx, cfg, log, reg, true)
 	if err != nil {
+		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
 		return err
 	}
 	parts = append(parts, procParts...)
@@ -81,12 +72,14 @@ func runDev(ctx context.Context, args []string) error {
 		parts = append(parts, sinkParts...)
 		groups = append(groups, schemas.GroupSink)
 	}
-	// Only the groups that run here: a group that never joins would be a
-	// warning every five seconds.
-	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, groups...), 5*time.Second, log, reg)
-	parts = append(parts, part{name: "lag", run: lag.Run})
+	admin, err := adminParts(cfg, RoleDev, log, reg, groups...)
+	if err != nil {
+		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
+		return err
+	}
+	parts = append(parts, admin...)
 	printDevBanner(cfg)
-	return runParts(ctx, log, parts...)
+	return lifecycle.Run(ctx, log, parts...)
 }
 
 // isLoopback reports whether a listen address stays on this machine.

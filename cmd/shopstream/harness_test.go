@@ -65,6 +65,8 @@ import (
 	"github.com/shopstream/shopstream/connectors/coze/cozetest"
 	"github.com/shopstream/shopstream/connectors/inbox/inboxtest"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/internal/clock"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -118,7 +120,7 @@ func testEnv(t *testing.T, overrides ...string) []string {
 	return append(env, overrides...)
 }
 
-// testConfig is loadConfig + parseConfig (dev=false) over testEnv(t,
+// testConfig is loadConfig + parseConfig (no role checks) over testEnv(t,
 // overrides...). It fails the test on a configuration error.
 func testConfig(t *testing.T, env ...string) Config {
 	t.Helper()
@@ -132,7 +134,7 @@ func configFromEnv(t *testing.T, env []string) Config {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	cfg, err := parseConfig(k, false)
+	cfg, err := parseConfig(k)
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
@@ -260,7 +262,7 @@ func resetKafka(t *testing.T, cfg Config) {
 		if !busy {
 			continue // list again: confirm they are gone
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
+		if clock.Sleep(ctx, 500*time.Millisecond) != nil {
 			t.Fatalf("reset: groups still have members after 2 minutes: %v", groups)
 		}
 	}
@@ -288,7 +290,7 @@ func resetKafka(t *testing.T, cfg Config) {
 				t.Logf("reset: delete topic %s: %v (retrying)", r.Topic, r.Err)
 			}
 		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if clock.Sleep(ctx, 200*time.Millisecond) != nil {
 			t.Fatalf("reset: topics not deleted after 2 minutes: %v", names)
 		}
 	}
@@ -300,7 +302,7 @@ func resetKafka(t *testing.T, cfg Config) {
 			break
 		}
 		// A topic deleted a moment ago can still be "marked for deletion".
-		if !sleepCtx(ctx, 300*time.Millisecond) {
+		if clock.Sleep(ctx, 300*time.Millisecond) != nil {
 			t.Fatalf("reset: create topics: %v", err)
 		}
 	}
@@ -316,7 +318,7 @@ func resetKafka(t *testing.T, cfg Config) {
 			watchForeignMembers(t, adm)
 			return
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if clock.Sleep(ctx, 100*time.Millisecond) != nil {
 			t.Fatalf("reset: topics have no leaders after 2 minutes (err %v)", err)
 		}
 	}
@@ -337,7 +339,7 @@ func watchForeignMembers(t *testing.T, adm *kadm.Client) {
 	go func() {
 		defer close(done)
 		reported := 0
-		for sleepCtx(ctx, 500*time.Millisecond) {
+		for clock.Sleep(ctx, 500*time.Millisecond) == nil {
 			gs, err := adm.DescribeGroups(ctx, schemas.GroupProcessor)
 			if err != nil {
 				continue
@@ -371,15 +373,6 @@ func allLed(topics kadm.TopicDetails, plan []kafka.TopicSpec) bool {
 	return true
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
-}
-
 // role is a running set of parts (one `shopstream serve` or `process` in
 // this test process). Stop cancels it and waits until every part drained;
 // it is registered on t.Cleanup and safe to call more than once.
@@ -398,7 +391,7 @@ type role struct {
 }
 
 // Stop cancels the role and waits (up to 45 s) for it to drain; it
-// returns what runParts returned.
+// returns what lifecycle.Run returned.
 func (r *role) Stop() error {
 	r.once.Do(func() {
 		r.cancel()
@@ -416,13 +409,13 @@ func (r *role) Stop() error {
 // Done is closed when the role returned (stopped or failed).
 func (r *role) Done() <-chan struct{} { return r.done }
 
-func runRole(t *testing.T, name string, log *slog.Logger, reg *prometheus.Registry, parts []part) *role {
+func runRole(t *testing.T, name string, log *slog.Logger, reg *prometheus.Registry, parts []lifecycle.Part) *role {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &role{name: name, Registry: reg, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.err = runParts(ctx, log, parts...)
+		r.err = lifecycle.Run(ctx, log, parts...)
 	}()
 	t.Cleanup(func() {
 		start := time.Now()
@@ -434,7 +427,7 @@ func runRole(t *testing.T, name string, log *slog.Logger, reg *prometheus.Regist
 	return r
 }
 
-// startServe runs newIngress (webhook + admin listeners, producer) and waits
+// startServe runs newIngress (webhook listener, producer) and adminParts and waits
 // until /readyz answers 200.
 func startServe(t *testing.T, cfg Config) *role {
 	t.Helper()
@@ -444,6 +437,11 @@ func startServe(t *testing.T, cfg Config) *role {
 	if err != nil {
 		t.Fatalf("serve: %v", err)
 	}
+	admin, err := adminParts(cfg, RoleServe, log, reg)
+	if err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	parts = append(parts, admin...)
 	r := runRole(t, "serve", log, reg, parts)
 	r.HTTPURL, r.AdminURL = "http://"+cfg.HTTPAddr, "http://"+cfg.AdminAddr
 	deadline := time.Now().Add(30 * time.Second)

@@ -80,7 +80,7 @@ func TestLogFormatSetting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := parseConfig(k, false)
+		cfg, err := parseConfig(k)
 		if err != nil || cfg.LogFormat != strings.ToLower(f) {
 			t.Fatalf("%s: format %q, %v", f, cfg.LogFormat, err)
 		}
@@ -89,7 +89,7 @@ func TestLogFormatSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = parseConfig(k, false)
+	_, err = parseConfig(k)
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Env != "SHOPSTREAM_LOG_FORMAT" || !strings.Contains(err.Error(), "SHOPSTREAM_LOG_FORMAT") || !strings.Contains(err.Error(), "yaml") {
 		t.Fatalf("err = %v, want a ConfigError naming SHOPSTREAM_LOG_FORMAT", err)
@@ -117,7 +117,7 @@ func TestDevListensOnLoopback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := parseConfig(k, c.dev)
+			cfg, err := parseConfig(k)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -78,8 +78,10 @@ func usage() {
 	fmt.Fprintln(os.Stderr, "\nConfiguration comes from defaults, then --config, then the environment (see README).")
 }
 
-// commonFlags parses --config and returns the loaded configuration.
-func commonFlags(name string, args []string, dev bool, extra func(fs *flag.FlagSet)) (Config, *slog.Logger, error) {
+// commonFlags parses --config and returns the configuration role needs
+// (Config.Validate) and a logger naming the command.
+func commonFlags(role Role, args []string, extra func(fs *flag.FlagSet)) (Config, *slog.Logger, error) {
+	name := string(role)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	path := fs.String("config", "", "YAML configuration file")
 	if extra != nil {
@@ -91,7 +93,7 @@ func commonFlags(name string, args []string, dev bool, extra func(fs *flag.FlagS
 	if fs.NArg() > 0 {
 		return Config{}, nil, fmt.Errorf("%w: %s: unexpected argument %q", errUsage, name, fs.Arg(0))
 	}
-	cfg, err := readConfig(*path, dev)
+	cfg, err := readConfig(*path, role)
 	if err != nil {
 		return Config{}, nil, err
 	}

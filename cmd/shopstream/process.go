@@ -2,30 +2,29 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/coze"
 	"github.com/shopstream/shopstream/connectors/evershop"
 	"github.com/shopstream/shopstream/connectors/inbox"
-	"github.com/shopstream/shopstream/connectors/ingress"
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/catalog"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/connectors/kafka/progress"
 	"github.com/shopstream/shopstream/connectors/localfile"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
 
 func runProcess(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("process", args, false, nil)
+	cfg, log, err := commonFlags(RoleProcess, args, nil)
 	if err != nil {
 		return err
 	}
@@ -34,190 +33,176 @@ func runProcess(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafkaConfig(cfg), "process-admin", log, nil)
+	admin, err := adminParts(cfg, RoleProcess, log, reg, schemas.GroupProcessor, schemas.GroupCatalog)
 	if err != nil {
+		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
 		return err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, processorTopics(cfg)), log.With("component", "admin"))
-	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupProcessor, schemas.GroupCatalog), 15*time.Second, log, reg)
-	return runParts(ctx, log, append(parts, part{name: "admin", run: admin.Run}, part{name: "lag", run: lag.Run})...)
-}
-
-func processorTopics(cfg Config) []string {
-	topics := append([]string(nil), schemas.SourceTopics...)
-	for _, d := range cfg.RetryTiers {
-		topics = append(topics, schemas.RetryTopic(d))
-	}
-	return topics
+	return lifecycle.Run(ctx, log, append(parts, admin...)...)
 }
 
 // newProcessor wires the processor group consumer and the catalog trigger.
-// local (dev) lets notifications and the catalog go to files when no inbox
-// or knowledge base is configured.
-func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, local bool) ([]part, error) {
+// local (dev) sends notifications and the catalog to files when no inbox or
+// knowledge base is configured; otherwise cfg must satisfy
+// Validate(RoleProcess).
+func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, local bool) (_ []lifecycle.Part, err error) {
+	if !local {
+		if err := cfg.Validate(RoleProcess); err != nil {
+			return nil, err
+		}
+	}
 	log = log.With("component", "processor")
 	kcfg := kafkaConfig(cfg)
-	httpClient := &http.Client{Timeout: 2 * time.Minute}
-
-	var closers []func(context.Context) error
-	closeAll := func(ctx context.Context) error {
-		var err error
-		for i := len(closers) - 1; i >= 0; i-- {
-			err = errors.Join(err, closers[i](ctx))
+	var opened lifecycle.Stack
+	defer func() {
+		if err != nil {
+			_ = opened.Close(context.WithoutCancel(ctx)) // the wiring error is the one to report
 		}
-		return err
-	}
-	fail := func(err error) ([]part, error) {
-		_ = closeAll(context.WithoutCancel(ctx))
-		return nil, err
-	}
-
-	prod, err := kafka.NewProducer(kcfg, "processor-producer", log, reg)
+	}()
+	prod, outcomes, err := processorProducers(kcfg, log, reg, &opened)
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, prod.Close)
-	outcomes, err := kafka.NewOutcomeWriter(kcfg, "processor", log, reg)
-	if err != nil {
-		return fail(err)
-	}
-	closers = append(closers, outcomes.Close)
 	fwd := kafka.NewForwarder(prod, cfg.RetryTiers, nil, reg)
-
-	var notifier pipeline.Notifier
-	switch {
-	case cfg.InboxURL != "":
-		c, err := inbox.New(inbox.Config{BaseURL: cfg.InboxURL, Token: cfg.InboxToken, Tenant: cfg.InboxTenant}, httpClient, log)
-		if err != nil {
-			return fail(configErr("inbox.api_url", err))
-		}
-		notifier = inboxNotifier{c}
-	case local:
-		l, err := localfile.OpenNotificationLog(filepath.Join(cfg.DataDir, "notifications.jsonl"), time.Now)
-		if err != nil {
-			return fail(err)
-		}
-		closers = append(closers, func(context.Context) error { return l.Close() })
-		notifier = l
-	default:
-		return fail(configErr("inbox.api_url", errors.New("is required for shopstream process")))
+	ledger, err := newOrderLedger(kcfg, cfg, log, reg)
+	if err != nil {
+		return nil, err
 	}
-
-	var state *catalog.State
-	var source pipeline.CatalogSource
-	if cfg.EverShopURL != "" {
-		c, err := evershop.New(evershop.Config{BaseURL: cfg.EverShopURL, Email: cfg.EverShopEmail, Password: cfg.EverShopPassword}, httpClient, log)
-		if err != nil {
-			return fail(configErr("evershop.api_url", err))
-		}
-		source = evershopCatalog{c: c, log: log}
-	} else {
-		state = catalog.NewState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
-		source = state
-	}
-	var target pipeline.CatalogTarget
-	switch {
-	case cfg.CozeToken != "":
-		c, err := coze.New(coze.Config{BaseURL: cfg.CozeURL, Token: cfg.CozeToken, DatasetID: cfg.CozeDatasetID, FileType: cfg.CozeFileType}, httpClient, log)
-		if err != nil {
-			return fail(configErr("coze.api_token", err))
-		}
-		target = cozeCatalog{c}
-	case local || !cfg.CatalogAutoSync:
-		target = localfile.NewCatalogFile(filepath.Join(cfg.DataDir, "catalog.csv"), time.Now)
-	default:
-		return fail(configErr("coze.api_token", errors.New("is required for shopstream process (or set WEBHOOK_AUTO_SYNC_PRODUCTS=false)")))
-	}
-
-	var marker pipeline.CatalogMarker = catalog.NewMarks(prod, nil, nil)
-	if state != nil {
-		marker = catalog.NewMarks(prod, state, nil)
-	}
+	opened.Push(ledger.Close)
 	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
+
+	httpClient := &http.Client{Timeout: 2 * time.Minute}
+	notifier, err := newNotifier(cfg, httpClient, log, &opened)
+	if err != nil {
+		return nil, err
+	}
+	state, marks := catalogMarks(cfg, prod, kcfg, log)
 	proc, err := pipeline.NewProcessor(pipeline.ProcessorConfig{
 		Retry:                 cfg.RetryPolicy(),
 		SendOrderConfirmation: cfg.SendOrderConfirmation,
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
 	}, pipeline.ProcessorDeps{
-		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
-		// (shopstream.order.progress) is wired.
-		Notifier: notifier, Catalog: marker, Forwarder: fwd, Recorder: recorder, Logger: log,
-		Observer: kafka.NewRetryMetrics(reg, nil),
+		Ledger:   ledger,
+		Notifier: notifier, Catalog: marks, Forwarder: fwd, Recorder: recorder,
+		Logger: log, Observer: kafka.NewRetryMetrics(reg, nil),
 	})
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	consumer, err := consume.New(kcfg, consume.Config{
-		Group: schemas.GroupProcessor, Topics: processorTopics(cfg), Role: "processor-consumer",
+	consumer, err := consume.New(kcfg, processorConsumer(cfg, proc, outcomes, state, ledger), log, reg)
+	if err != nil {
+		return nil, err
+	}
+	parts := []lifecycle.Part{{Name: "processor", Run: consumer.Run}}
+	if cfg.CatalogAutoSync {
+		catalogSync, err := newCatalogSync(cfg, httpClient, log, state)
+		if err != nil {
+			return nil, err
+		}
+		trigger, err := catalog.NewTrigger(kcfg, catalog.TriggerConfig{
+			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,
+			BeforeCommit: outcomes.Flush,
+		}, catalogSync, fwd, recorder, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, lifecycle.Part{Name: "catalog-sync", Run: trigger.Run})
+	}
+	// Close the producers after both consumers stopped.
+	return append(parts, lifecycle.Part{Name: "processor-producers", Close: opened.Close}), nil
+}
+
+// processorProducers are the processor's two writers: retry tiers, DLQ and
+// catalog marks through prod, outcome records through outcomes.
+func processorProducers(kcfg kafka.Config, log *slog.Logger, reg prometheus.Registerer, opened *lifecycle.Stack) (*kafka.Producer, *kafka.OutcomeWriter, error) {
+	prod, err := kafka.NewProducer(kcfg, "processor-producer", log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opened.Push(prod.Close)
+	outcomes, err := kafka.NewOutcomeWriter(kcfg, "processor", log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opened.Push(outcomes.Close)
+	return prod, outcomes, nil
+}
+
+// catalogMarks is how product events mark the catalog dirty. Without
+// EverShop's API the catalog is the product events' own state, which the
+// marks keep as well (state is nil otherwise).
+func catalogMarks(cfg Config, prod *kafka.Producer, kcfg kafka.Config, log *slog.Logger) (*catalog.State, *catalog.Marks) {
+	if cfg.EverShopURL != "" {
+		return nil, catalog.NewMarks(prod, nil, nil)
+	}
+	state := catalog.NewState(prod.Client(), kcfg, schemas.TopicCatalogState, log)
+	return state, catalog.NewMarks(prod, state, nil)
+}
+
+// processorConsumer is the processor group's consumer configuration.
+func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.OutcomeWriter, state *catalog.State, ledger *progress.Ledger) consume.Config {
+	c := consume.Config{
+		Group: schemas.GroupProcessor, Topics: schemas.ProcessorTopics(cfg.RetryTiers), Role: "processor-consumer",
 		Handle: kafka.ProcessorHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
 		// Partition p of every topic the processor reads lands on one
 		// member (docs/contract.md); Run refuses mismatched partition counts.
 		Balancer: kgo.RangeBalancer(), CoPartitioned: true,
 		// No tier record holds its partition longer than the Retry-After
 		// clamp (or the longest tier delay, if that is longer).
-		MaxHold: maxHold(cfg.RetryPolicy()),
+		MaxHold:        cfg.RetryPolicy().MaxHold(),
+		SessionTimeout: 10 * time.Second,
+		// The order ledger loads partition p of shopstream.order.progress
+		// before the order and retry workers of p start, and forgets it
+		// when p moves away; Run refuses a progress topic with another
+		// partition count.
+		OnAssigned: ledger.OnAssigned, OnRevoked: ledger.OnRevoked,
+		CoPartitionedWith: []string{schemas.TopicOrderProgress},
+	}
+	if state != nil {
 		// The catalog state forgets the versions of a product partition
 		// that moves away (its next owner writes them).
-		OnRevoked:      catalogStateRevoked(state),
-		SessionTimeout: 10 * time.Second,
-	}, log, reg)
-	if err != nil {
-		return fail(err)
+		c.OnRevoked = revokedHooks(ledger.OnRevoked, state.OnRevoked)
 	}
-	parts := []part{{name: "processor", run: consumer.Run}}
-	if cfg.CatalogAutoSync {
-		trigger, err := catalog.NewTrigger(kcfg, catalog.TriggerConfig{
-			Group: schemas.GroupCatalog, Quiet: cfg.CatalogQuiet, MaxWait: cfg.CatalogMaxWait,
-			BeforeCommit: outcomes.Flush,
-		}, pipeline.NewCatalogSync(source, target, time.Now), fwd, recorder, log, reg)
+	return c
+}
+
+// newNotifier is the support inbox, or in dev without one a local file.
+func newNotifier(cfg Config, hc *http.Client, log *slog.Logger, opened *lifecycle.Stack) (pipeline.Notifier, error) {
+	if cfg.InboxURL != "" {
+		c, err := inbox.New(inbox.Config{BaseURL: cfg.InboxURL, Token: cfg.InboxToken, Tenant: cfg.InboxTenant}, hc, log)
 		if err != nil {
-			return fail(err)
+			return nil, configErr("inbox.api_url", err)
 		}
-		parts = append(parts, part{name: "catalog-sync", run: trigger.Run})
+		return c, nil
 	}
-	// Close the producers after both consumers stopped.
-	parts = append(parts, part{name: "processor-producers", close: closeAll})
-	return parts, nil
+	l, err := localfile.OpenNotificationLog(filepath.Join(cfg.DataDir, "notifications.jsonl"), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	opened.Push(func(context.Context) error { return l.Close() })
+	return l, nil
 }
 
-// catalogStateRevoked is the processor's OnRevoked hook for the catalog
-// state, nil when the catalog comes from EverShop's API.
-func catalogStateRevoked(state *catalog.State) func(context.Context, string, int32) {
-	if state == nil {
-		return nil
+// newCatalogSync renders the catalog from EverShop's admin API (or, without
+// it, from the product events' state) and publishes it to Coze (or, without
+// a token, to a local file).
+func newCatalogSync(cfg Config, hc *http.Client, log *slog.Logger, state *catalog.State) (*pipeline.CatalogSync, error) {
+	var source pipeline.CatalogSource = state
+	if cfg.EverShopURL != "" {
+		c, err := evershop.New(evershop.Config{BaseURL: cfg.EverShopURL, Email: cfg.EverShopEmail, Password: cfg.EverShopPassword}, hc, log)
+		if err != nil {
+			return nil, configErr("evershop.api_url", err)
+		}
+		source = c
 	}
-	return state.OnRevoked
-}
-
-func configErr(key string, err error) error {
-	p := parser{}
-	p.fail(key, err)
-	return p.err
-}
-
-// lagGroups maps each named consumer group to the topics it consumes, for
-// the lag monitor.
-func lagGroups(cfg Config, groups ...string) map[string][]string {
-	all := map[string][]string{
-		schemas.GroupProcessor: processorTopics(cfg),
-		schemas.GroupCatalog:   {schemas.TopicCatalogSync},
-		schemas.GroupSink:      {schemas.TopicEvents},
+	var target pipeline.CatalogTarget = localfile.NewCatalogFile(filepath.Join(cfg.DataDir, "catalog.csv"), time.Now)
+	if cfg.CozeToken != "" {
+		c, err := coze.New(coze.Config{BaseURL: cfg.CozeURL, Token: cfg.CozeToken, DatasetID: cfg.CozeDatasetID, FileType: cfg.CozeFileType}, hc, log)
+		if err != nil {
+			return nil, configErr("coze.api_token", err)
+		}
+		target = c
 	}
-	out := map[string][]string{}
-	for _, g := range groups {
-		out[g] = all[g]
-	}
-	return out
-}
-
-// maxHold is the longest a retry tier's head record may hold its partition.
-func maxHold(p pipeline.RetryPolicy) time.Duration {
-	h := p.EffectiveRetryAfterMax()
-	for _, d := range p.Tiers {
-		h = max(h, d)
-	}
-	return h
+	return pipeline.NewCatalogSync(source, target, time.Now), nil
 }

@@ -364,7 +364,7 @@ func TestIntegrationKill9(t *testing.T) {
 		t.Errorf("shopstream process did not stop within 45 s of SIGTERM")
 	}
 	// It committed what it handled on the way out.
-	if lag := groupLag(t, serveCfg, schemas.GroupProcessor, processorTopics(serveCfg)...); lag != 0 {
+	if lag := groupLag(t, serveCfg, schemas.GroupProcessor, schemas.ProcessorTopics(serveCfg.RetryTiers)...); lag != 0 {
 		t.Errorf("processor group lag %d after a graceful stop, want 0", lag)
 	}
 

@@ -18,7 +18,7 @@ func runReplay(ctx context.Context, args []string) error {
 	var eventTypes, eventIDs, since, until, group string
 	var dryRun bool
 	var perSecond float64
-	cfg, log, err := commonFlags("replay", args, false, func(fs *flag.FlagSet) {
+	cfg, log, err := commonFlags(RoleReplay, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&eventTypes, "event-type", "", "only these event types (comma-separated)")
 		fs.StringVar(&eventIDs, "event-id", "", "only these event ids (comma-separated)")
 		fs.StringVar(&since, "since", "", "only dead letters failed at or after (RFC 3339, or a duration back from now: 2h)")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/shopstream/shopstream/pipeline"
 )
@@ -19,9 +20,15 @@ func runSign(_ context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: sign: %w", errUsage, err)
 	}
-	secrets, err := pipeline.ParseSecrets(*secret)
-	if err != nil {
-		return fmt.Errorf("sign: --secret: %w", err)
+	var cfg Config
+	if strings.TrimSpace(*secret) != "" {
+		var err error
+		if cfg.Secrets, err = pipeline.ParseSecrets(*secret); err != nil {
+			return fmt.Errorf("sign: --secret: %w", err)
+		}
+	}
+	if err := cfg.Validate(RoleSign); err != nil {
+		return err
 	}
 	body, err := io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
 	if err != nil {
@@ -31,6 +38,6 @@ func runSign(_ context.Context, args []string) error {
 		return errors.New("sign: stdin is empty")
 	}
 	// The first secret signs; the others are only accepted while rotating.
-	fmt.Println(pipeline.SignEverShop(secrets[0], body))
+	fmt.Println(pipeline.SignEverShop(cfg.Secrets[0], body))
 	return nil
 }

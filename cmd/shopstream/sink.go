@@ -7,41 +7,33 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/shopstream/shopstream/connectors/clickhouse"
-	"github.com/shopstream/shopstream/connectors/ingress"
-	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/sink"
+	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/schemas"
 )
 
 func runSink(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("sink", args, false, nil)
+	cfg, log, err := commonFlags(RoleSink, args, nil)
 	if err != nil {
 		return err
-	}
-	if cfg.ClickHouseDSN == "" {
-		return configErr("clickhouse.dsn", fmt.Errorf("is required for shopstream sink"))
 	}
 	reg := newRegistry()
 	parts, err := newSink(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafkaConfig(cfg), "sink-admin", log, nil)
+	admin, err := adminParts(cfg, RoleSink, log, reg, schemas.GroupSink)
 	if err != nil {
+		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
 		return err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	admin := ingress.NewAdmin(cfg.AdminAddr, reg, topicsReady(adm, []string{schemas.TopicEvents, schemas.TopicEventsDLQ}), log.With("component", "admin"))
-	lag := kafka.NewLagMonitor(adm, lagGroups(cfg, schemas.GroupSink), 15*time.Second, log, reg)
-	return runParts(ctx, log, append(parts, part{name: "admin", run: admin.Run}, part{name: "lag", run: lag.Run})...)
+	return lifecycle.Run(ctx, log, append(parts, admin...)...)
 }
 
 // newSink opens ClickHouse, applies the migrations and wires the sink.
-func newSink(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) ([]part, error) {
+func newSink(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) ([]lifecycle.Part, error) {
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	store, err := clickhouse.Open(octx, cfg.ClickHouseDSN, clickhouse.WithLogger(log))
@@ -57,16 +49,13 @@ func newSink(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.R
 		_ = store.Close() // the sink error is the one to report
 		return nil, err
 	}
-	return []part{{name: "sink", run: s.Run, close: func(context.Context) error { return store.Close() }}}, nil
+	return []lifecycle.Part{{Name: "sink", Run: s.Run, Close: func(context.Context) error { return store.Close() }}}, nil
 }
 
 func runMigrate(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("migrate", args, true, nil)
+	cfg, log, err := commonFlags(RoleMigrate, args, nil)
 	if err != nil {
 		return err
-	}
-	if cfg.ClickHouseDSN == "" {
-		return configErr("clickhouse.dsn", fmt.Errorf("is required for shopstream migrate"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

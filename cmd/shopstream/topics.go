@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -11,22 +12,27 @@ import (
 )
 
 func runTopics(ctx context.Context, args []string) error {
-	cfg, log, err := commonFlags("topics", args, false, nil)
+	cfg, log, err := commonFlags(RoleTopics, args, nil)
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(kafkaConfig(cfg), "topics", log, nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	reports, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), topicPlan(cfg))
+	reports, err := ensureTopics(ctx, cfg, log, RoleTopics, 60*time.Second)
 	for _, r := range reports {
 		fmt.Printf("%-28s %s\n", r.Name, r.Action)
 	}
 	return err
+}
+
+// ensureTopics creates or verifies every topic of the plan, within a bound.
+func ensureTopics(ctx context.Context, cfg Config, log *slog.Logger, role Role, within time.Duration) ([]kafka.TopicReport, error) {
+	cl, err := kafka.NewClient(kafkaConfig(cfg), string(role)+"-topics", log, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	return kafka.EnsureTopics(ctx, kadm.NewClient(cl), topicPlan(cfg))
 }
 
 func topicPlan(cfg Config) []kafka.TopicSpec {
@@ -36,5 +42,6 @@ func topicPlan(cfg Config) []kafka.TopicSpec {
 		RetryTiers:    cfg.RetryTiers,
 		DLQRetention:  cfg.DLQRetention,
 		MinInSyncReps: cfg.MinInSyncReplicas,
+		RetryMaxAge:   cfg.RetryMaxAge,
 	})
 }

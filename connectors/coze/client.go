@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopstream/shopstream/connectors/internal/httpx"
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -43,7 +44,7 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Client, err
 		http:  httpClient,
 		log:   logger,
 		now:   time.Now,
-		sleep: httpx.Sleep,
+		sleep: clock.Sleep,
 	}, nil
 }
 

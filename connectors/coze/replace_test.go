@@ -331,3 +331,21 @@ func TestReplaceCatalogAfterSupersededConverges(t *testing.T) {
 		t.Fatalf("docs = %v", names(docs))
 	}
 }
+
+func TestPublishCatalogIsReplaceCatalog(t *testing.T) {
+	fake := cozetest.Start(t, token, dataset)
+	var target pipeline.CatalogTarget = newClient(t, fake)
+	doc := pipeline.CatalogDocument{Content: []byte("sku,name\nMUG-01,Mug\n"), Rows: 1}
+	first, err := target.PublishCatalog(t.Context(), doc)
+	if err != nil || first.Skipped || first.DocumentID == "" {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	second, err := target.PublishCatalog(t.Context(), doc)
+	if err != nil || !second.Skipped || second.DocumentID != first.DocumentID {
+		t.Fatalf("second: %+v %v, want skipped %s", second, err, first.DocumentID)
+	}
+	if docs := fake.Documents(); len(docs) != 1 || fake.Uploads() != 1 {
+		t.Fatalf("documents %q after %d uploads, want one", names(docs), fake.Uploads())
+	}
+	noViolations(t, fake)
+}

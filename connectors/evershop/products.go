@@ -27,7 +27,7 @@ type productsPage struct {
 	Items       []json.RawMessage
 }
 
-// Products streams every product of the catalog to fn, page by page, in
+// RawProducts streams every product of the catalog to fn, page by page, in
 // EverShop's order (product_id DESC). Items are the raw GraphQL objects.
 //
 // Offset paging over a live catalog can show a product twice when one is
@@ -35,7 +35,7 @@ type productsPage struct {
 // product deleted mid-listing can shift another past a page boundary; the
 // product event that caused it triggers another sync, which sees it.
 // An error from fn stops the listing and is returned wrapped.
-func (c *Client) Products(ctx context.Context, fn func(item json.RawMessage) error) error {
+func (c *Client) RawProducts(ctx context.Context, fn func(item json.RawMessage) error) error {
 	start := c.now()
 	limit := c.cfg.PageSize
 	seen := make(map[string]struct{})

@@ -73,7 +73,7 @@ func testClient(t *testing.T, fake *evershoptest.Server, mutate ...func(*Config)
 func ids(t *testing.T, c *Client) ([]int64, error) {
 	t.Helper()
 	var out []int64
-	err := c.Products(t.Context(), func(item json.RawMessage) error {
+	err := c.RawProducts(t.Context(), func(item json.RawMessage) error {
 		var p struct{ ProductID int64 }
 		if err := json.Unmarshal(item, &p); err != nil {
 			return err
@@ -240,7 +240,7 @@ func TestProductsCallbackAndLiveChanges(t *testing.T) {
 		c, _ := testClient(t, fake, func(cfg *Config) { cfg.PageSize = 2 })
 		stop := errors.New("disk full")
 		n := 0
-		err := c.Products(t.Context(), func(json.RawMessage) error {
+		err := c.RawProducts(t.Context(), func(json.RawMessage) error {
 			if n++; n == 3 {
 				return stop
 			}
@@ -256,7 +256,7 @@ func TestProductsCallbackAndLiveChanges(t *testing.T) {
 		c, _ := testClient(t, fake, func(cfg *Config) { cfg.PageSize = 2 })
 		var once sync.Once
 		seen := map[int64]int{}
-		err := c.Products(t.Context(), func(item json.RawMessage) error {
+		err := c.RawProducts(t.Context(), func(item json.RawMessage) error {
 			once.Do(func() { fake.Upsert(evershoptest.Product(100, "NEW", "New", 1)) })
 			var p struct{ ProductID int64 }
 			_ = json.Unmarshal(item, &p)
@@ -292,5 +292,26 @@ func TestProductsTimesOutPerRequest(t *testing.T) {
 	c, _ := testClient(t, fake, func(cfg *Config) { cfg.Timeout = 50 * time.Millisecond })
 	if _, err := ids(t, c); err == nil || pipeline.IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want retryable deadline exceeded", err)
+	}
+}
+
+func TestProductsParsesAndSkipsWhatItCannotParse(t *testing.T) {
+	fake := evershoptest.Start(t, adminEmail, adminPassword)
+	fake.SetProducts([]json.RawMessage{
+		evershoptest.Product(3, "SKU-3", "Three", 3),
+		json.RawMessage(`{"productId":2,"uuid":"u2","sku":{"not":"text"}}`),
+		evershoptest.Product(1, "SKU-1", "One", 1),
+	})
+	c, _ := testClient(t, fake)
+	var got []string
+	err := c.Products(t.Context(), func(p pipeline.Product) error {
+		got = append(got, p.SKU)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equal(got, []string{"SKU-3", "SKU-1"}) {
+		t.Fatalf("products = %q, want the two parseable ones", got)
 	}
 }

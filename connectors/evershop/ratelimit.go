@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shopstream/shopstream/connectors/internal/httpx"
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // limiter is a token bucket in its GCRA form: instead of a token count it
@@ -25,7 +25,7 @@ type limiter struct {
 }
 
 func newLimiter(perMinute, burst int) *limiter {
-	return &limiter{interval: time.Minute / time.Duration(perMinute), burst: burst, now: time.Now, sleep: httpx.Sleep}
+	return &limiter{interval: time.Minute / time.Duration(perMinute), burst: burst, now: time.Now, sleep: clock.Sleep}
 }
 
 // wait blocks until the caller may send one request, or ctx ends.

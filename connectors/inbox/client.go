@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shopstream/shopstream/connectors/internal/httpx"
+	"github.com/shopstream/shopstream/internal/lru"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -19,8 +20,8 @@ type Client struct {
 	cfg   Config
 	http  *http.Client
 	log   *slog.Logger
-	users *lru[string, json.RawMessage] // e-mail → inbox user id (raw JSON, echoed back as sent)
-	convs *lru[string, string]          // inbox user id → conversation id
+	users *lru.Cache[string, json.RawMessage] // e-mail → inbox user id (raw JSON, echoed back as sent)
+	convs *lru.Cache[string, string]          // inbox user id → conversation id
 	now   func() time.Time
 }
 
@@ -37,8 +38,8 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Client, err
 		cfg:   cfg,
 		http:  httpClient,
 		log:   logger,
-		users: newLRU[string, json.RawMessage](cfg.CacheSize),
-		convs: newLRU[string, string](cfg.CacheSize),
+		users: lru.New[string, json.RawMessage](cfg.CacheSize),
+		convs: lru.New[string, string](cfg.CacheSize),
 		now:   time.Now,
 	}, nil
 }

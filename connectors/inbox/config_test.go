@@ -29,21 +29,3 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %+v", d)
 	}
 }
-
-func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
-	c := newLRU[string, int](2)
-	c.put("a", 1)
-	c.put("b", 2)
-	c.get("a") // a is now more recent than b
-	c.put("c", 3)
-	if _, ok := c.get("b"); ok {
-		t.Error("b should have been evicted")
-	}
-	if v, ok := c.get("a"); !ok || v != 1 {
-		t.Error("a should have survived")
-	}
-	c.remove("a")
-	if c.len() != 1 {
-		t.Errorf("len = %d, want 1", c.len())
-	}
-}

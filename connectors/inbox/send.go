@@ -75,7 +75,7 @@ func (c *Client) send(ctx context.Context, m Message) (string, error) {
 // userID logs the customer into the inbox by e-mail (creating the inbox user
 // on first contact) and caches the id.
 func (c *Client) userID(ctx context.Context, email string) (json.RawMessage, error) {
-	if id, ok := c.users.get(email); ok {
+	if id, ok := c.users.Get(email); ok {
 		return id, nil
 	}
 	id, err := c.call(ctx, "inbox login", "/api/inbox/users/login", nil,
@@ -83,13 +83,13 @@ func (c *Client) userID(ctx context.Context, email string) (json.RawMessage, err
 	if err != nil {
 		return nil, err
 	}
-	c.users.put(email, id)
+	c.users.Put(email, id)
 	return id, nil
 }
 
 func (c *Client) conversationID(ctx context.Context, userID json.RawMessage) (string, error) {
 	key := httpx.IDText(userID)
-	if id, ok := c.convs.get(key); ok {
+	if id, ok := c.convs.Get(key); ok {
 		return id, nil
 	}
 	body := struct {
@@ -100,15 +100,15 @@ func (c *Client) conversationID(ctx context.Context, userID json.RawMessage) (st
 	if err != nil {
 		return "", err
 	}
-	c.convs.put(key, httpx.IDText(id))
+	c.convs.Put(key, httpx.IDText(id))
 	return httpx.IDText(id), nil
 }
 
 func (c *Client) forget(email string) {
-	if id, ok := c.users.get(email); ok {
-		c.convs.remove(httpx.IDText(id))
+	if id, ok := c.users.Get(email); ok {
+		c.convs.Remove(httpx.IDText(id))
 	}
-	c.users.remove(email)
+	c.users.Remove(email)
 }
 
 func hasStatus(err error, status int) bool {

@@ -241,3 +241,22 @@ func TestSendTimesOutPerRequest(t *testing.T) {
 		t.Fatalf("err = %v, want retryable timeout", err)
 	}
 }
+
+func TestNotifyDeliversThePipelineNotification(t *testing.T) {
+	fake := inboxtest.Start(t, token)
+	var n pipeline.Notifier = newClient(t, fake.URL, fake.Client(), nil)
+	note := pipeline.Notification{EventID: "evt-9", Email: "ada@example.com", Text: "Shipped.", Reason: "order.updated:shipped"}
+	if err := n.Notify(t.Context(), note); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(t.Context(), note); err != nil {
+		t.Fatal(err)
+	}
+	msgs := fake.Messages(note.Email)
+	if len(msgs) != 1 || msgs[0].Content != note.Text || msgs[0].IdempotencyKey != note.EventID {
+		t.Fatalf("stored %+v, want one message keyed by the event id", msgs)
+	}
+	if err := n.Notify(t.Context(), pipeline.Notification{EventID: "evt-10", Text: "x"}); !pipeline.IsPermanent(err) {
+		t.Fatalf("no e-mail: err = %v, want permanent", err)
+	}
+}

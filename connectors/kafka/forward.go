@@ -46,7 +46,7 @@ func NewForwarder(prod *Producer, tiers []time.Duration, now func() time.Time, r
 func (f *Forwarder) Retry(ctx context.Context, d pipeline.Delivery, dec pipeline.RetryDecision, cause error) error {
 	now := f.now()
 	topic := schemas.RetryTopic(f.tiers[dec.Tier])
-	rec := deliveryRecord(topic, d, cause, now)
+	rec := DeliveryRecord(topic, d, cause, now)
 	SetHeader(rec, schemas.HeaderDueAt, FormatTime(now.Add(dec.Delay)))
 	if err := f.prod.Produce(ctx, rec); err != nil {
 		return err
@@ -58,11 +58,12 @@ func (f *Forwarder) Retry(ctx context.Context, d pipeline.Delivery, dec pipeline
 // DeadLetter writes d to the DLQ: the value is the original body byte for
 // byte, the headers say where it came from and why it failed.
 func (f *Forwarder) DeadLetter(ctx context.Context, d pipeline.Delivery, cause error) error {
-	return f.prod.Produce(ctx, deliveryRecord(schemas.TopicDLQ, d, cause, f.now()))
+	return f.prod.Produce(ctx, DeliveryRecord(schemas.TopicDLQ, d, cause, f.now()))
 }
 
-// deliveryRecord carries an event onward with the DLQ contract's headers.
-func deliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Time) *kgo.Record {
+// DeliveryRecord is the record that carries d onward to topic (a retry
+// tier, the DLQ, the catalog's sync marks) with the DLQ contract's headers.
+func DeliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Time) *kgo.Record {
 	origin := d.Origin
 	if origin.Topic == "" {
 		origin = pipeline.Origin{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}
@@ -72,17 +73,14 @@ func deliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Tim
 		Topic: topic,
 		Key:   []byte(d.Event.EntityID),
 		Value: d.Event.Body,
-		Headers: []kgo.RecordHeader{
-			{Key: schemas.HeaderEventID, Value: []byte(d.Event.ID)},
-			{Key: schemas.HeaderEventType, Value: []byte(d.Event.Type)},
-			{Key: schemas.HeaderReceivedAt, Value: []byte(FormatTime(d.Event.ReceivedAt))},
-			{Key: schemas.HeaderOriginalTopic, Value: []byte(origin.Topic)},
-			{Key: schemas.HeaderOriginalPartition, Value: []byte(strconv.FormatInt(int64(origin.Partition), 10))},
-			{Key: schemas.HeaderOriginalOffset, Value: []byte(strconv.FormatInt(origin.Offset, 10))},
-			{Key: schemas.HeaderAttempts, Value: []byte(strconv.Itoa(d.Attempt))},
-			{Key: schemas.HeaderError, Value: []byte(msg)},
-			{Key: schemas.HeaderFailedAt, Value: []byte(FormatTime(now))},
-		},
+		Headers: append(EventHeaders(d.Event),
+			kgo.RecordHeader{Key: schemas.HeaderOriginalTopic, Value: []byte(origin.Topic)},
+			kgo.RecordHeader{Key: schemas.HeaderOriginalPartition, Value: []byte(strconv.FormatInt(int64(origin.Partition), 10))},
+			kgo.RecordHeader{Key: schemas.HeaderOriginalOffset, Value: []byte(strconv.FormatInt(origin.Offset, 10))},
+			kgo.RecordHeader{Key: schemas.HeaderAttempts, Value: []byte(strconv.Itoa(d.Attempt))},
+			kgo.RecordHeader{Key: schemas.HeaderError, Value: []byte(msg)},
+			kgo.RecordHeader{Key: schemas.HeaderFailedAt, Value: []byte(FormatTime(now))},
+		),
 	}
 	if !d.RetrySince.IsZero() {
 		// A replayed event keeps its new retry budget through the tiers.
@@ -142,10 +140,4 @@ func ProcessorHandler(proc *pipeline.Processor) func(context.Context, *kgo.Recor
 		}
 		return proc.Handle(ctx, d)
 	}
-}
-
-// DeliveryRecord is the record that carries d onward to topic with the DLQ
-// contract's headers (the catalog's sync marks use it too).
-func DeliveryRecord(topic string, d pipeline.Delivery, cause error, now time.Time) *kgo.Record {
-	return deliveryRecord(topic, d, cause, now)
 }

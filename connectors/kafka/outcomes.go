@@ -27,6 +27,9 @@ type OutcomeWriter struct {
 	warned  atomic.Bool
 }
 
+// The processor and the catalog trigger flush it before they commit.
+var _ pipeline.FlushingRecorder = (*OutcomeWriter)(nil)
+
 // NewOutcomeWriter builds the writer's client.
 func NewOutcomeWriter(cfg Config, role string, log *slog.Logger, reg prometheus.Registerer) (*OutcomeWriter, error) {
 	cl, err := NewClient(cfg, role+"-outcomes", log, reg,

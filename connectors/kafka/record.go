@@ -19,12 +19,19 @@ func EventRecord(topic string, ev pipeline.Event, scheme string) *kgo.Record {
 		Topic: topic,
 		Key:   []byte(ev.EntityID),
 		Value: ev.Body,
-		Headers: []kgo.RecordHeader{
-			{Key: schemas.HeaderEventID, Value: []byte(ev.ID)},
-			{Key: schemas.HeaderEventType, Value: []byte(ev.Type)},
-			{Key: schemas.HeaderReceivedAt, Value: []byte(FormatTime(ev.ReceivedAt))},
-			{Key: schemas.HeaderSignatureScheme, Value: []byte(scheme)},
-		},
+		Headers: append(EventHeaders(ev),
+			kgo.RecordHeader{Key: schemas.HeaderSignatureScheme, Value: []byte(scheme)}),
+	}
+}
+
+// EventHeaders are the headers that name an event on every record that
+// carries it (source, retry tier, DLQ, catalog state and marks): its id,
+// type and the time the ingress received it. EventFromRecord reads them.
+func EventHeaders(ev pipeline.Event) []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: schemas.HeaderEventID, Value: []byte(ev.ID)},
+		{Key: schemas.HeaderEventType, Value: []byte(ev.Type)},
+		{Key: schemas.HeaderReceivedAt, Value: []byte(FormatTime(ev.ReceivedAt))},
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // load is the traffic of a scenario.
@@ -43,15 +45,6 @@ func pick(short bool, full, shrt time.Duration) time.Duration {
 	return full
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
 var (
 	bulkFull  = load{orders: 1000, customers: 300, products: 200, perSecond: 150}
 	bulkShort = load{orders: 120, customers: 40, products: 30, perSecond: 60}
@@ -68,7 +61,7 @@ var scenarios = []scenario{
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
 		during: func(ctx context.Context, s *system, _ *result, _ bool, traffic time.Duration) error {
 			for i := range 3 {
-				if err := sleepCtx(ctx, traffic/4); err != nil {
+				if err := clock.Sleep(ctx, traffic/4); err != nil {
 					return err
 				}
 				p := s.sup.get(fmt.Sprintf("process-%d", i%3+1))
@@ -85,7 +78,7 @@ var scenarios = []scenario{
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
 		during: func(ctx context.Context, s *system, _ *result, _ bool, traffic time.Duration) error {
 			for range 2 {
-				if err := sleepCtx(ctx, traffic/3); err != nil {
+				if err := clock.Sleep(ctx, traffic/3); err != nil {
 					return err
 				}
 				if err := s.sup.restart(ctx, s.sup.get("serve"), time.Second); err != nil {
@@ -100,14 +93,14 @@ var scenarios = []scenario{
 		proves: "while Kafka is down the ingress answers 503 within 5 s and never 200; everything flows after",
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
 		during: func(ctx context.Context, s *system, r *result, _ bool, traffic time.Duration) error {
-			if err := sleepCtx(ctx, traffic/4); err != nil {
+			if err := clock.Sleep(ctx, traffic/4); err != nil {
 				return err
 			}
 			if err := s.kafka(ctx, "stop"); err != nil {
 				return err
 			}
 			from := time.Now()
-			if err := sleepCtx(ctx, 15*time.Second); err != nil {
+			if err := clock.Sleep(ctx, 15*time.Second); err != nil {
 				return err
 			}
 			to := time.Now()
@@ -159,7 +152,7 @@ var scenarios = []scenario{
 		during: func(ctx context.Context, s *system, _ *result, short bool, _ time.Duration) error {
 			s.inbox.setDown(true)
 			defer s.inbox.setDown(false)
-			return sleepCtx(ctx, pick(short, 60*time.Second, 30*time.Second))
+			return clock.Sleep(ctx, pick(short, 60*time.Second, 30*time.Second))
 		},
 	},
 	{
@@ -169,7 +162,7 @@ var scenarios = []scenario{
 		before: func(s *system) { s.inbox.setDown(true) },
 		during: func(ctx context.Context, s *system, _ *result, short bool, _ time.Duration) error {
 			defer s.inbox.setDown(false)
-			return sleepCtx(ctx, pick(short, 60*time.Second, 30*time.Second))
+			return clock.Sleep(ctx, pick(short, 60*time.Second, 30*time.Second))
 		},
 		cleanup: func(s *system) { s.inbox.setDown(false) },
 	},
@@ -184,13 +177,13 @@ var scenarios = []scenario{
 		proves: "an analytics outage loses no outcome row and adds none twice",
 		full:   bulkFull, short: bulkShort, drainTimeout: 3 * time.Minute,
 		during: func(ctx context.Context, s *system, _ *result, short bool, traffic time.Duration) error {
-			if err := sleepCtx(ctx, traffic/4); err != nil {
+			if err := clock.Sleep(ctx, traffic/4); err != nil {
 				return err
 			}
 			if err := s.clickhouse(ctx, "stop"); err != nil {
 				return err
 			}
-			if err := sleepCtx(ctx, pick(short, 30*time.Second, 15*time.Second)); err != nil {
+			if err := clock.Sleep(ctx, pick(short, 30*time.Second, 15*time.Second)); err != nil {
 				return err
 			}
 			return s.clickhouse(ctx, "start")

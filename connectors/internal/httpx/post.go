@@ -106,19 +106,3 @@ func Defaults(httpClient *http.Client, logger *slog.Logger, component string) (*
 	}
 	return httpClient, logger.With("component", component)
 }
-
-// Sleep waits d or until ctx ends, whichever is first, and returns ctx's
-// error if it ended. A non-positive d only checks ctx.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

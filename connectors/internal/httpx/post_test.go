@@ -166,24 +166,6 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestSleep(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	if err := Sleep(ctx, 0); err != nil {
-		t.Fatalf("Sleep(0) = %v", err)
-	}
-	if err := Sleep(ctx, time.Millisecond); err != nil {
-		t.Fatalf("Sleep(1ms) = %v", err)
-	}
-	cancel()
-	if err := Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Sleep(0) on a cancelled context = %v", err)
-	}
-	start := time.Now()
-	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
-		t.Fatalf("Sleep(1h) on a cancelled context = %v after %s", err, time.Since(start))
-	}
-}
-
 func TestCheckBaseURL(t *testing.T) {
 	const setting = "inbox: BaseURL (INBOX_API_URL)"
 	tests := []struct{ in, want string }{

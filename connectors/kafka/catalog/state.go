@@ -112,12 +112,8 @@ func (sp stateProduct) product() pipeline.Product {
 // is transient.
 func (s *State) Apply(ctx context.Context, ev pipeline.Event) error {
 	rec := &kgo.Record{
-		Topic: s.topic,
-		Headers: []kgo.RecordHeader{
-			{Key: schemas.HeaderEventID, Value: []byte(ev.ID)},
-			{Key: schemas.HeaderEventType, Value: []byte(ev.Type)},
-			{Key: schemas.HeaderReceivedAt, Value: []byte(kafka.FormatTime(ev.ReceivedAt))},
-		},
+		Topic:   s.topic,
+		Headers: kafka.EventHeaders(ev),
 	}
 	version := pipeline.ProductEventVersion(ev)
 	var sp stateProduct

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/kafkatest"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -67,6 +68,7 @@ func csNewState(t testing.TB) (*State, *kafka.Producer, string) {
 	if err != nil {
 		t.Fatalf("create %s: %v", topic, err)
 	}
+	kafkatest.WaitForLeaders(t, 30*time.Second, topic)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

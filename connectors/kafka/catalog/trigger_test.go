@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/kafkatest"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -51,11 +52,7 @@ func (r *recorded) Record(o pipeline.Outcome) {
 // the syncer fails nothing is committed; once it succeeds, one sync covers
 // every mark, each gets a completed outcome, and the marks are committed.
 func TestTriggerCommitsMarksOnlyAfterASync(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, schemas.TopicCatalogSync))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.Fake(t, kfake.SeedTopics(1, schemas.TopicCatalogSync))
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers = c.ListenAddrs()
 	log := slog.New(slog.DiscardHandler)

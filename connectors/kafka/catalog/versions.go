@@ -3,15 +3,18 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -143,15 +146,9 @@ func (s *State) partitionOf(ctx context.Context, id string) (int32, error) {
 	n := s.vers.n
 	s.vers.mu.Unlock()
 	if n == 0 {
-		topics, err := kadm.NewClient(s.cl).ListTopics(ctx, s.topic)
-		if err == nil {
-			err = topics.Error()
-		}
-		if err != nil {
-			return 0, fmt.Errorf("partitions of %s: %w", s.topic, err)
-		}
-		if n = len(topics[s.topic].Partitions); n == 0 {
-			return 0, fmt.Errorf("partitions of %s: none", s.topic)
+		var err error
+		if n, err = s.partitionCount(ctx); err != nil {
+			return 0, err
 		}
 		s.vers.mu.Lock()
 		s.vers.n = n
@@ -159,6 +156,43 @@ func (s *State) partitionOf(ctx context.Context, id string) (int32, error) {
 	}
 	return int32(kgo.StickyKeyPartitioner(nil).ForTopic(s.topic).Partition(&kgo.Record{Key: []byte(id)}, n)), nil
 }
+
+// partitionCount reads the state topic's partition count. A topic that was
+// just created may be missing from a broker's metadata for a moment
+// (UNKNOWN_TOPIC_OR_PARTITION, or no partitions yet): those retriable
+// answers are asked again for up to metadataWait; others fail at once.
+func (s *State) partitionCount(ctx context.Context) (int, error) {
+	var n int
+	var permanent error
+	err := clock.Poll(ctx, 100*time.Millisecond, metadataWait, func(ctx context.Context) error {
+		topics, err := kadm.NewClient(s.cl).ListTopics(ctx, s.topic)
+		if err == nil {
+			err = topics.Error()
+		}
+		if err == nil {
+			if n = len(topics[s.topic].Partitions); n == 0 {
+				err = errNoPartitions
+			}
+		}
+		if err != nil && !errors.Is(err, errNoPartitions) && !kerr.IsRetriable(err) {
+			permanent = err
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		err = permanent
+	}
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", s.topic, err)
+	}
+	return n, nil
+}
+
+// metadataWait bounds how long partitionCount waits for a topic to appear.
+const metadataWait = 10 * time.Second
+
+var errNoPartitions = errors.New("no partitions")
 
 // admit decides whether a write of id at version v may go ahead: not if the
 // state partition holds a newer version. It returns with the partition's

@@ -1,9 +1,6 @@
 package consume
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Backoff doubles a wait from Min up to Max. The zero value is not useful;
 // build it with NewBackoff.
@@ -24,15 +21,3 @@ func (b *Backoff) Next() time.Duration {
 
 // Reset starts over at Min.
 func (b *Backoff) Reset() { b.cur = 0 }
-
-// Sleep waits d or until ctx ends; it reports whether the whole d passed.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // batcher is the per-batch policy's one worker. It gathers the records of
@@ -169,7 +171,7 @@ func (b *batcher) run(ctx context.Context, done chan struct{}) {
 			}
 			d := backoff.Next()
 			b.c.log.Error("batch not handled; will try again", "records", len(batch), "retry_in", d.String(), "error", err)
-			if !Sleep(ctx, d) {
+			if clock.Sleep(ctx, d) != nil {
 				return
 			}
 		}

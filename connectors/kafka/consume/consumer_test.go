@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/kafkatest"
 )
 
 // These unit tests run the runtime over kfake. They wait on the runtime's
@@ -25,11 +26,7 @@ import (
 
 func testCluster(t *testing.T, partitions int32, topics ...string) kafka.Config {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.Fake(t, kfake.SeedTopics(partitions, topics...))
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers = c.ListenAddrs()
 	cfg.ClientIDPrefix = "consume-test"
@@ -289,11 +286,7 @@ func TestRangeBalancerCoPartitions(t *testing.T) {
 }
 
 func TestCoPartitionedRefusesMismatchedTopics(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "x"), kfake.SeedTopics(2, "y"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.Fake(t, kfake.SeedTopics(3, "x"), kfake.SeedTopics(2, "y"))
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers = c.ListenAddrs()
 	cons, err := New(kcfg, Config{Group: "g", Topics: []string{"x", "y"}, CoPartitioned: true,

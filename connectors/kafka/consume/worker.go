@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // Why a partition's fetching is paused; it resumes when no reason is left.
@@ -146,7 +148,7 @@ func (w *worker) run() {
 			d := backoff.Next()
 			w.c.log.Error("record not handled; will try again", "topic", r.Topic, "partition", r.Partition,
 				"offset", r.Offset, "retry_in", d.String(), "error", err)
-			if !Sleep(w.ctx, d) {
+			if clock.Sleep(w.ctx, d) != nil {
 				return
 			}
 		}
@@ -183,7 +185,7 @@ func (w *worker) load(backoff *Backoff) bool {
 		d := backoff.Next()
 		w.c.log.Error("partition not loaded; will try again", "topic", w.tp.topic, "partition", w.tp.partition,
 			"retry_in", d.String(), "error", err)
-		if !Sleep(w.ctx, d) {
+		if clock.Sleep(w.ctx, d) != nil {
 			return false
 		}
 	}
@@ -204,5 +206,5 @@ func (w *worker) waitDue(r *kgo.Record) bool {
 	}
 	w.pause(pauseDue)
 	defer w.resume(pauseDue)
-	return Sleep(w.ctx, wait)
+	return clock.Sleep(w.ctx, wait) == nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -64,7 +65,7 @@ func (s *Sink) quarantine(ctx context.Context, bad []rejection) error {
 			}
 			wait := b.Next()
 			s.log.Warn("quarantine write failed; retrying", "topic", rec.Topic, "retry_in", wait.String(), "error", err)
-			if !consume.Sleep(ctx, wait) {
+			if clock.Sleep(ctx, wait) != nil {
 				return ctx.Err()
 			}
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -225,7 +226,7 @@ func (s *Sink) insert(ctx context.Context, rows []pipeline.Outcome) (map[int]err
 			wait = after
 		}
 		s.log.Warn("analytics insert failed; retrying the same batch", "rows", len(rows), "retry_in", wait.String(), "error", err)
-		if !consume.Sleep(ctx, wait) {
+		if clock.Sleep(ctx, wait) != nil {
 			return nil, ctx.Err()
 		}
 	}

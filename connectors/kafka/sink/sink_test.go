@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/kafkatest"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -104,11 +105,7 @@ func (s *sinkFakeStore) acceptedRows() int {
 // three partitions.
 func sinkCluster(t *testing.T) (*kfake.Cluster, kafka.Config) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicEvents), kfake.SeedTopics(1, schemas.TopicEventsDLQ))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.Fake(t, kfake.SeedTopics(3, schemas.TopicEvents), kfake.SeedTopics(1, schemas.TopicEventsDLQ))
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers = c.ListenAddrs()
 	cfg.ClientIDPrefix = "shopstream-sink-test"
