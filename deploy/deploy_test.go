@@ -271,7 +271,7 @@ var requiredEnv = map[string][]string{
 	"migrate": {"CLICKHOUSE_DSN"},
 }
 
-var subcommands = []string{"serve", "process", "sink", "dev", "topics", "migrate", "replay", "sign"}
+var subcommands = []string{"serve", "process", "sink", "dev", "topics", "migrate", "replay", "console", "sign"}
 
 const adminPort = 9102
 

@@ -52,6 +52,10 @@ type Config struct {
 	SendOrderConfirmation, SendWelcome              bool
 	ClickHouseDSN                                   string
 
+	ConsoleAddr, ConsoleToken    string
+	ConsoleUser, ConsolePassword string
+	ConsoleMetricsURLs           []string
+
 	DataDir      string
 	DevKafkaAddr string
 }
@@ -166,6 +170,11 @@ func parseConfig(k *koanf.Koanf) (Config, error) {
 		SendOrderConfirmation: p.boolean("notify.order_confirmation"),
 		SendWelcome:           p.boolean("notify.welcome"),
 		ClickHouseDSN:         p.str("clickhouse.dsn"),
+		ConsoleAddr:           p.addr("console.addr"),
+		ConsoleToken:          p.str("console.token"),
+		ConsoleUser:           p.str("console.user"),
+		ConsolePassword:       p.str("console.password"),
+		ConsoleMetricsURLs:    p.list("console.metrics_urls"),
 		DataDir:               p.str("dev.data_dir"),
 		DevKafkaAddr:          p.addr("dev.kafka_addr"),
 	}

@@ -35,7 +35,7 @@ func runProcess(ctx context.Context, args []string) error {
 	}
 	admin, err := adminParts(cfg, RoleProcess, log, reg, schemas.GroupProcessor, schemas.GroupCatalog)
 	if err != nil {
-		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
+		_ = lifecycle.Close(context.WithoutCancel(ctx), log, parts...) // the wiring error is the one to report
 		return err
 	}
 	return lifecycle.Run(ctx, log, append(parts, admin...)...)

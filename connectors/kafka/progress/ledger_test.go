@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
@@ -29,11 +28,7 @@ const (
 // fakeCluster is a kfake broker for one test.
 func fakeCluster(t *testing.T) kafka.Config {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kafkatest.Fake(t)
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers = c.ListenAddrs()
 	cfg.ClientIDPrefix = "progress-test"
