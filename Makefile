@@ -14,7 +14,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_BIN)/golangci-lint
 # or ClickHouse must not overlap with others.
 TEST_FLAGS ?= -race -count=1 -p 1 -timeout 25m
 
-.PHONY: build run test test-unit test-stress test-integration fuzz vet lint tidy-check golangci-lint bench infra-up infra-down infra-status clean
+.PHONY: build run test test-unit test-stress test-integration fuzz vet lint tidy-check golangci-lint bench bench-cost infra-up infra-down infra-status clean
 
 build: ## bin/shopstream
 	$(GO) build -o $(BIN) ./cmd/shopstream
@@ -55,10 +55,17 @@ test-unit: ## tests that need no infrastructure
 fuzz: ## a short run of the request-path fuzzer
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME)
 
-bench: build infra-up ## benchmarks (see README for the figures)
+bench: build infra-up ## benchmarks (see README for the figures); the cost-per-event table first
+	./deploy/bench/cost.sh $(COST_FLAGS)
 	$(GO) test -run '^$$' -bench 'CatalogCSV100k|CatalogSync100k|CatalogStateSync100k|InsertOutcomes|SinkThroughput' -benchtime 3x -benchmem ./pipeline/ ./connectors/...
+	$(GO) test -run '^$$' -bench '^BenchmarkWebhook$$' -benchmem ./connectors/ingress/
 	./deploy/bench/ingress.sh
 	./deploy/bench/pipeline.sh
+
+# make bench-cost: only the cost-per-event table (README "Cost per event"),
+# e.g. make bench-cost COST_FLAGS='-cost-only ingress,ceiling,raw'.
+bench-cost: build infra-up
+	./deploy/bench/cost.sh $(COST_FLAGS)
 
 infra-up: ## start Kafka (KRaft) and ClickHouse on loopback, installing them if needed
 	./deploy/local/infra.sh up

@@ -67,6 +67,11 @@ var exposed = map[string]metricKind{
 	"shopstream_event_processing_seconds": histogram,
 	"shopstream_dlq_records_total":        counter, // {event_type}
 	"shopstream_retries_total":            counter, // {tier}
+	// connectors/kafka: retry metrics (RetryMetrics)
+	"shopstream_held_events":             gauge,
+	"shopstream_held_oldest_age_seconds": gauge,
+	"shopstream_retry_event_age_seconds": histogram,
+	"shopstream_dead_letters_total":      counter, // {cause}
 	// connectors/kafka: catalog trigger
 	"shopstream_catalog_syncs_total":           counter, // {result}
 	"shopstream_catalog_sync_events_coalesced": histogram,
@@ -266,7 +271,7 @@ var requiredEnv = map[string][]string{
 	"migrate": {"CLICKHOUSE_DSN"},
 }
 
-var subcommands = []string{"serve", "process", "sink", "dev", "topics", "migrate", "replay", "sign"}
+var subcommands = []string{"serve", "process", "sink", "dev", "topics", "migrate", "replay", "console", "sign"}
 
 const adminPort = 9102
 
@@ -482,6 +487,27 @@ var alertCases = []alertCase{
 	{"outcome records dropped", map[string]string{
 		`shopstream_outcomes_dropped_total{job="shopstream-process",instance="a",role="processor"}`: "0x3 7x20",
 	}, []alertEval{{"6m", "ShopstreamOutcomesDropped", []map[string]string{{"severity": "warning", "job": "shopstream-process", "role": "processor"}}}}},
+	{"an event held for hours fires EventsHeldLong, well before retention", map[string]string{
+		// One member holds an event since 5h50m before the test's start; the
+		// other holds nothing.
+		`shopstream_held_oldest_age_seconds{job="shopstream-process",instance="a"}`: "21000+60x30",
+		`shopstream_held_oldest_age_seconds{job="shopstream-process",instance="b"}`: "0x30",
+	}, []alertEval{
+		{"5m", "ShopstreamEventsHeldLong", nil}, // 5h55m: under 6 h
+		{"20m", "ShopstreamEventsHeldLong", []map[string]string{{"severity": "warning"}}},
+	}},
+	{"a short hold does not fire", map[string]string{
+		`shopstream_held_oldest_age_seconds{job="shopstream-process",instance="a"}`: "0+60x60",
+	}, []alertEval{{"60m", "ShopstreamEventsHeldLong", nil}}},
+	{"retrying events older than 6 h", map[string]string{
+		`shopstream_retry_event_age_seconds_count{job="shopstream-process",instance="a"}`:             "0+3x40",
+		`shopstream_retry_event_age_seconds_bucket{job="shopstream-process",instance="a",le="21600"}`: "0+2x40",
+		`shopstream_retry_event_age_seconds_bucket{job="shopstream-process",instance="a",le="+Inf"}`:  "0+3x40",
+	}, []alertEval{{"20m", "ShopstreamRetryingOldEvents", []map[string]string{{"severity": "warning"}}}}},
+	{"retrying only young events does not fire", map[string]string{
+		`shopstream_retry_event_age_seconds_count{job="shopstream-process",instance="a"}`:             "0+3x40",
+		`shopstream_retry_event_age_seconds_bucket{job="shopstream-process",instance="a",le="21600"}`: "0+3x40",
+	}, []alertEval{{"30m", "ShopstreamRetryingOldEvents", nil}}},
 	{"a role that cannot be scraped", map[string]string{
 		`up{job="shopstream-sink",instance="sink:9102"}`:   "1 1 0x10",
 		`up{job="shopstream-serve",instance="serve:9102"}`: "1x12",

@@ -71,7 +71,7 @@ func ParseEnvelope(kind Kind, body []byte) (Envelope, error) {
 		return Envelope{}, invalid("event %q is not accepted on the %s endpoint (want one of %s)",
 			truncate(env.Event, 64), kind, strings.Join(EventTypes[kind], ", "))
 	}
-	if env.EntityID, err = EntityID(kind, env.Data); err != nil {
+	if env.EntityID, err = dataEntityID(kind, env.Data); err != nil {
 		return Envelope{}, err
 	}
 	return env, nil
@@ -89,13 +89,22 @@ func ParseAnyEnvelope(body []byte) (Kind, Envelope, error) {
 	if !ok {
 		return "", Envelope{}, invalid("unknown event %q", truncate(env.Event, 64))
 	}
-	if env.EntityID, err = EntityID(kind, env.Data); err != nil {
+	if env.EntityID, err = dataEntityID(kind, env.Data); err != nil {
 		return "", Envelope{}, err
 	}
 	return kind, env, nil
 }
 
 func decodeEnvelope(body []byte) (Envelope, error) {
+	if env, ok := fastEnvelope(body); ok {
+		return env, nil
+	}
+	return decodeEnvelopeSlow(body)
+}
+
+// decodeEnvelopeSlow is the encoding/json reading of the envelope: every
+// body the fast path is not sure about, and every error message.
+func decodeEnvelopeSlow(body []byte) (Envelope, error) {
 	var raw rawEnvelope
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -131,6 +140,15 @@ func decodeEnvelope(body []byte) (Envelope, error) {
 		env.WebhookID = id
 	}
 	return env, nil
+}
+
+// dataEntityID is EntityID for data that decodeEnvelope returned, which is
+// valid JSON: the fast path first (envelope_fast.go).
+func dataEntityID(kind Kind, data json.RawMessage) (string, error) {
+	if id, ok := fastEntityID(kind, data); ok {
+		return id, nil
+	}
+	return EntityID(kind, data)
 }
 
 // EntityID finds the entity id in a webhook's data: "id", else
@@ -170,6 +188,11 @@ func scalarID(v json.RawMessage) (string, error) {
 	default:
 		return "", fmt.Errorf("must be a string or a number")
 	}
+	return checkID(id)
+}
+
+// checkID trims a decoded id and checks it is usable as a key.
+func checkID(id string) (string, error) {
 	id = strings.TrimSpace(id)
 	if id == "" {
 		return "", fmt.Errorf("is empty")

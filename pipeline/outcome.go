@@ -39,6 +39,11 @@ type Outcome struct {
 	Topic        string    `json:"topic"`
 	Partition    int32     `json:"partition"`
 	Offset       int64     `json:"offset"`
+	// Alert rows only (event_type alert.*): the trigger and the values
+	// before and after the crossing.
+	AlertTrigger string `json:"alert_trigger,omitempty"`
+	AlertOld     string `json:"alert_old,omitempty"`
+	AlertNew     string `json:"alert_new,omitempty"`
 }
 
 // MaxErrorText bounds the error text of an outcome and of the DLQ's

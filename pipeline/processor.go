@@ -16,6 +16,10 @@ type ProcessorConfig struct {
 	SendOrderConfirmation bool
 	SendWelcome           bool
 	AutoSyncCatalog       bool
+	// HoldAlertAfter sends a "needs a person" alert (ProcessorDeps.
+	// AlertSender) once an event has been held through an inbox outage this
+	// long; 0 never.
+	HoldAlertAfter time.Duration
 }
 
 // ProcessorDeps are the processor's collaborators.
@@ -29,10 +33,15 @@ type ProcessorDeps struct {
 	Recorder OutcomeRecorder // optional
 	// Breaker is the inbox's; nil means one with default thresholds and
 	// the retry policy's Retry-After clamp.
-	Breaker  *Breaker
-	Seen     *SeenSet      // optional
-	Observer RetryObserver // optional
-	Logger   *slog.Logger  // optional
+	Breaker *Breaker
+	Seen    *SeenSet // optional
+	// Alerts evaluates product events for store alerts and AlertSender
+	// delivers them (alert_engine.go); both nil: no alerts. AlertSender
+	// alone (without Alerts) still gets the "needs a person" alerts.
+	Alerts      *AlertEngine
+	AlertSender AlertSender
+	Observer    RetryObserver // optional
+	Logger      *slog.Logger  // optional
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -100,14 +109,22 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 		p.deps.Seen.Add(d.Event.ID)
 		p.record(ctx, d, start, StatusSkipped, errors.New(act.skip))
 		return nil
-	case act.catalog:
+	case act.catalog || act.alerts:
 		// The sync records the final outcome once the knowledge base has
 		// the new catalog; here the change only has to be durable.
-		err := p.deps.Catalog.MarkCatalog(ctx, d)
-		if IsPermanent(err) {
-			return p.fail(ctx, d, start, err)
+		if act.catalog {
+			err := p.deps.Catalog.MarkCatalog(ctx, d)
+			if IsPermanent(err) {
+				return p.fail(ctx, d, start, err)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		if act.alerts {
+			return p.productAlerts(ctx, d, start, !act.catalog)
+		}
+		return nil
 	case act.step != nil:
 		return p.sendStep(ctx, d, start, *act.step, act.note)
 	}
@@ -176,7 +193,8 @@ var errHeldTooLong = errors.New("held through an inbox outage until the retry ma
 // A hold ends at the retry max age (the event is then dead-lettered), so a
 // held partition never nears its topic's retention.
 func (p *Processor) notify(ctx context.Context, d Delivery, n Notification) error {
-	held := false
+	held, alerted := false, false
+	var heldAt time.Time
 	defer func() {
 		if held {
 			p.holds.release(d.Event.ID)
@@ -191,9 +209,13 @@ func (p *Processor) notify(ctx context.Context, d Delivery, n Notification) erro
 				return Retryable(errHeldTooLong, 0)
 			}
 			if !held {
-				held = true
+				held, heldAt = true, now
 				p.holds.hold(d.Event.ID, since)
 				p.deps.Logger.Warn("inbox outage: holding event", "event_id", n.EventID, "retry_in", wait.String())
+			}
+			if h := now.Sub(heldAt); !alerted && p.cfg.HoldAlertAfter > 0 && h >= p.cfg.HoldAlertAfter {
+				alerted = true
+				p.opsAlert(ctx, d, HeldAlert(d, h, now))
 			}
 			if !since.IsZero() {
 				wait = max(min(wait, since.Add(p.cfg.Retry.EffectiveMaxAge()).Sub(now)), 0)
@@ -234,6 +256,7 @@ func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause
 		// fixed, and it must then be delivered.
 		p.deps.Observer.DeadLettered(dec.Cause, age)
 		p.record(ctx, d, start, StatusDead, fmt.Errorf("%s: %w", dec.Reason, cause))
+		p.opsAlert(ctx, d, DeadLetterAlert(d, fmt.Errorf("%s: %w", dec.Reason, cause), now))
 		return nil
 	}
 	if err := p.deps.Forwarder.Retry(ctx, d, dec, cause); err != nil {

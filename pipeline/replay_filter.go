@@ -14,6 +14,11 @@ type ReplayFilter struct {
 	EventIDs   []string
 	Since      time.Time // failed at or after
 	Until      time.Time // failed before
+	// ErrorContains keeps dead letters whose error contains it
+	// (case-insensitive); MinAttempts those that took at least that many
+	// attempts. The console filters on both; the command line does not.
+	ErrorContains string
+	MinAttempts   int
 }
 
 // ParseReplayFilter reads the replay command's flags. Times are RFC 3339 or
@@ -42,6 +47,26 @@ func ParseReplayFilter(eventTypes, eventIDs, since, until string, now time.Time)
 
 // Match reports whether a dead letter passes the filter.
 func (f ReplayFilter) Match(eventType, eventID string, failedAt time.Time) bool {
+	return f.MatchDeadLetter(DeadLetterFacts{EventType: eventType, EventID: eventID, FailedAt: failedAt})
+}
+
+// DeadLetterFacts is what a filter looks at in a dead letter (its headers).
+type DeadLetterFacts struct {
+	EventType, EventID, Error string
+	Attempts                  int
+	FailedAt                  time.Time
+}
+
+// MatchDeadLetter reports whether a dead letter passes every field of the
+// filter, the error text and attempt count included.
+func (f ReplayFilter) MatchDeadLetter(d DeadLetterFacts) bool {
+	eventType, eventID, failedAt := d.EventType, d.EventID, d.FailedAt
+	if f.ErrorContains != "" && !strings.Contains(strings.ToLower(d.Error), strings.ToLower(f.ErrorContains)) {
+		return false
+	}
+	if f.MinAttempts > 0 && d.Attempts < f.MinAttempts {
+		return false
+	}
 	if len(f.EventTypes) > 0 && !slices.Contains(f.EventTypes, eventType) {
 		return false
 	}
@@ -81,3 +106,8 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor a duration like 2h", s)
 }
+
+// ParseWhen reads one end of a time range as the replay flags and the
+// console take it: RFC 3339, or a duration back from now ("2h"); "" is no
+// bound (the zero time).
+func ParseWhen(s string, now time.Time) (time.Time, error) { return parseWhen(s, now) }

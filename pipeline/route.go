@@ -5,6 +5,7 @@ package pipeline
 type action struct {
 	skip    string // why nothing is done
 	catalog bool
+	alerts  bool // evaluate store alerts (product events)
 	note    Notification
 	step    *OrderStep // order.created and order.updated
 }
@@ -23,10 +24,11 @@ func orderStep(ev Event, o Order, status string) *OrderStep {
 func (p *Processor) plan(ev Event) (action, error) {
 	switch ev.Type {
 	case ProductCreated, ProductUpdated, ProductDeleted:
-		if !p.cfg.AutoSyncCatalog {
+		alerts := p.deps.Alerts != nil && p.deps.AlertSender != nil
+		if !p.cfg.AutoSyncCatalog && !alerts {
 			return action{skip: "catalog sync is off (WEBHOOK_AUTO_SYNC_PRODUCTS=false)"}, nil
 		}
-		return action{catalog: true}, nil
+		return action{catalog: p.cfg.AutoSyncCatalog, alerts: alerts}, nil
 	case OrderCreated:
 		if !p.cfg.SendOrderConfirmation {
 			return action{skip: "order confirmations are off (WEBHOOK_SEND_ORDER_CONFIRMATION=false)"}, nil

@@ -25,6 +25,8 @@ func ConsumedTopics(group string, tiers []time.Duration) []string {
 		return []string{TopicCatalogSync}
 	case GroupSink:
 		return []string{TopicEvents}
+	case GroupAlerts:
+		return []string{TopicAlerts}
 	}
 	return nil
 }
@@ -37,4 +39,26 @@ func GroupTopics(tiers []time.Duration, groups ...string) map[string][]string {
 		out[g] = ConsumedTopics(g, tiers)
 	}
 	return out
+}
+
+// OrderProgressAligned are the processor topics that carry order events:
+// partition p of each needs partition p of TopicOrderProgress (the order
+// ledger) loaded on the member that owns it.
+func OrderProgressAligned(tiers []time.Duration) []string {
+	topics := []string{TopicOrder}
+	for _, d := range tiers {
+		topics = append(topics, RetryTopic(d))
+	}
+	return topics
+}
+
+// ProductAligned are the processor topics that carry product events:
+// partition p of each needs partition p of TopicAlertState (the store
+// alerts' state) loaded on the member that owns it.
+func ProductAligned(tiers []time.Duration) []string {
+	topics := []string{TopicProduct}
+	for _, d := range tiers {
+		topics = append(topics, RetryTopic(d))
+	}
+	return topics
 }

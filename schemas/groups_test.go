@@ -41,3 +41,18 @@ func TestProcessorTopicsDoesNotShareSourceTopics(t *testing.T) {
 		t.Fatal("ProcessorTopics aliases SourceTopics")
 	}
 }
+
+func TestOrderProgressAligned(t *testing.T) {
+	got := OrderProgressAligned([]time.Duration{2 * time.Second, time.Minute})
+	want := []string{TopicOrder, "evershop.retry.2s", "evershop.retry.1m"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("OrderProgressAligned = %q, want %q", got, want)
+	}
+	// Every one is a processor topic: its partitions are co-partitioned with
+	// the progress topic's.
+	for _, topic := range got {
+		if !slices.Contains(ProcessorTopics([]time.Duration{2 * time.Second, time.Minute}), topic) {
+			t.Errorf("%s is not read by the processor group", topic)
+		}
+	}
+}

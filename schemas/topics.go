@@ -34,11 +34,29 @@ const (
 	// catalog source when no EverShop admin API is configured.
 	TopicCatalogState = "shopstream.catalog.state"
 
+	// TopicAlertState is a compacted topic keyed by product id holding each
+	// product's store-alert state (last version applied, stock, price
+	// reference, last firing per trigger). Partition-aligned with
+	// TopicProduct: same partition count, murmur2 keys.
+	TopicAlertState = "shopstream.alert.state"
+
+	// TopicAlerts is a single-partition topic of store alerts (value: the
+	// pipeline.Alert as JSON) waiting to be sent: its one owner coalesces
+	// bursts into digests.
+	TopicAlerts = "shopstream.alerts"
+
 	// TopicCatalogSync is a single-partition topic of "catalog is dirty"
 	// marks. Exactly one processor instance owns its partition, so exactly
 	// one instance debounces and runs the catalog regeneration for the
 	// whole consumer group.
 	TopicCatalogSync = "shopstream.catalog.sync"
+
+	// TopicOrderProgress is a compacted topic keyed by order id holding each
+	// order's current claim in the order ledger (the newest step announced
+	// to the customer). It has the processor's partition count and the same
+	// key hash as TopicOrder, so partition p is loaded by the member that
+	// owns partition p of TopicOrder and of the retry tiers.
+	TopicOrderProgress = "shopstream.order.progress"
 
 	// retryTopicPrefix names the retry tier topics: evershop.retry.2s, ...
 	retryTopicPrefix = "evershop.retry."
@@ -90,4 +108,5 @@ const (
 	GroupCatalog   = "shopstream-catalog"
 	GroupSink      = "shopstream-sink"
 	GroupReplay    = "shopstream-replay"
+	GroupAlerts    = "shopstream-alerts"
 )

@@ -48,6 +48,8 @@ func readyTopics(cfg Config, role Role) []string {
 		return schemas.ProcessorTopics(cfg.RetryTiers)
 	case RoleSink:
 		return []string{schemas.TopicEvents, schemas.TopicEventsDLQ}
+	case RoleConsole: // dead letters are read, and replayed onto the source topics
+		return append([]string{schemas.TopicDLQ}, schemas.SourceTopics...)
 	default: // serve, dev: the ingress writes the source topics
 		return schemas.SourceTopics
 	}

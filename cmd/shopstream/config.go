@@ -52,8 +52,14 @@ type Config struct {
 	SendOrderConfirmation, SendWelcome              bool
 	ClickHouseDSN                                   string
 
+	ConsoleAddr, ConsoleToken    string
+	ConsoleUser, ConsolePassword string
+	ConsoleMetricsURLs           []string
+
 	DataDir      string
 	DevKafkaAddr string
+
+	Alerts AlertSettings // alerts.go
 }
 
 // RetryPolicy is the retry policy the settings describe.
@@ -166,9 +172,15 @@ func parseConfig(k *koanf.Koanf) (Config, error) {
 		SendOrderConfirmation: p.boolean("notify.order_confirmation"),
 		SendWelcome:           p.boolean("notify.welcome"),
 		ClickHouseDSN:         p.str("clickhouse.dsn"),
+		ConsoleAddr:           p.addr("console.addr"),
+		ConsoleToken:          p.str("console.token"),
+		ConsoleUser:           p.str("console.user"),
+		ConsolePassword:       p.str("console.password"),
+		ConsoleMetricsURLs:    p.list("console.metrics_urls"),
 		DataDir:               p.str("dev.data_dir"),
 		DevKafkaAddr:          p.addr("dev.kafka_addr"),
 	}
+	c.Alerts = parseAlerts(&p, c.EverShopURL)
 	level := p.oneOf("log.level", "debug", "info", "warn", "error")
 	_ = c.LogLevel.UnmarshalText([]byte(level))
 	c.LogFormat = p.oneOf("log.format", logFormatAuto, logFormatText, logFormatJSON)

@@ -197,7 +197,7 @@ func TestValidateByRole(t *testing.T) {
 // requirements; adding one without a line in roleNeeds fails here.
 func TestEveryCommandHasARole(t *testing.T) {
 	for _, c := range commands() {
-		if _, ok := roleNeeds[Role(c.name)]; !ok {
+		if _, ok := roleNeeds[c.name]; !ok {
 			t.Errorf("command %s has no entry in roleNeeds", c.name)
 		}
 	}

@@ -59,7 +59,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	procParts, err := newProcessor(ctx, cfg, log, reg, true)
 	if err != nil {
-		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
+		_ = lifecycle.Close(context.WithoutCancel(ctx), log, parts...) // the wiring error is the one to report
 		return err
 	}
 	parts = append(parts, procParts...)
@@ -71,10 +71,11 @@ func runDev(ctx context.Context, args []string) error {
 	} else {
 		parts = append(parts, sinkParts...)
 		groups = append(groups, schemas.GroupSink)
+		parts = append(parts, devConsole(ctx, cfg, log, reg)...)
 	}
 	admin, err := adminParts(cfg, RoleDev, log, reg, groups...)
 	if err != nil {
-		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
+		_ = lifecycle.Close(context.WithoutCancel(ctx), log, parts...) // the wiring error is the one to report
 		return err
 	}
 	parts = append(parts, admin...)

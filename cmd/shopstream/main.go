@@ -15,20 +15,22 @@ import (
 )
 
 type command struct {
-	name, usage string
-	run         func(ctx context.Context, args []string) error
+	name  Role
+	usage string
+	run   func(ctx context.Context, args []string) error
 }
 
 func commands() []command {
 	return []command{
-		{"serve", "the webhook ingress: verify, validate, write to Kafka", runServe},
-		{"topics", "create or verify every topic with kadm", runTopics},
-		{"process", "the processor group: catalog sync, notifications, retries, DLQ", runProcess},
-		{"sink", "stream evershop.events into ClickHouse webhook_events", runSink},
-		{"migrate", "apply the ClickHouse DDL in schemas/clickhouse (idempotent)", runMigrate},
-		{"dev", "everything in one process over an embedded broker (make run)", runDev},
-		{"replay", "put dead letters back on their original topics (filters, --dry-run)", runReplay},
-		{"sign", "print the x-evershop-signature of stdin for a secret", runSign},
+		{RoleServe, "the webhook ingress: verify, validate, write to Kafka", runServe},
+		{RoleTopics, "create or verify every topic with kadm", runTopics},
+		{RoleProcess, "the processor group: catalog sync, notifications, retries, DLQ", runProcess},
+		{RoleSink, "stream evershop.events into ClickHouse webhook_events", runSink},
+		{RoleMigrate, "apply the ClickHouse DDL in schemas/clickhouse (idempotent)", runMigrate},
+		{RoleDev, "everything in one process over an embedded broker (make run)", runDev},
+		{RoleReplay, "put dead letters back on their original topics (filters, --dry-run)", runReplay},
+		{RoleConsole, "the operations console: find events, replay dead letters, overview", runConsole},
+		{RoleSign, "print the x-evershop-signature of stdin for a secret", runSign},
 	}
 }
 
@@ -62,7 +64,7 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	for _, c := range commands() {
-		if c.name == args[0] {
+		if string(c.name) == args[0] {
 			return c.run(ctx, args[1:])
 		}
 	}

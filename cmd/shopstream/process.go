@@ -16,6 +16,7 @@ import (
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/catalog"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/connectors/kafka/progress"
 	"github.com/shopstream/shopstream/connectors/localfile"
 	"github.com/shopstream/shopstream/internal/lifecycle"
 	"github.com/shopstream/shopstream/pipeline"
@@ -32,9 +33,9 @@ func runProcess(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	admin, err := adminParts(cfg, RoleProcess, log, reg, schemas.GroupProcessor, schemas.GroupCatalog)
+	admin, err := adminParts(cfg, RoleProcess, log, reg, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupAlerts)
 	if err != nil {
-		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
+		_ = lifecycle.Close(context.WithoutCancel(ctx), log, parts...) // the wiring error is the one to report
 		return err
 	}
 	return lifecycle.Run(ctx, log, append(parts, admin...)...)
@@ -63,10 +64,19 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		return nil, err
 	}
 	fwd := kafka.NewForwarder(prod, cfg.RetryTiers, nil, reg)
+	ledger, err := newOrderLedger(kcfg, cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	opened.Push(ledger.Close)
 	recorder := pipeline.Recorders{outcomes, kafka.NewProcessorMetrics(reg)}
 
 	httpClient := &http.Client{Timeout: 2 * time.Minute}
 	notifier, err := newNotifier(cfg, httpClient, log, &opened)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := newAlerts(cfg, kcfg, prod, notifier, local, log, reg, &opened) // alerts.go
 	if err != nil {
 		return nil, err
 	}
@@ -76,20 +86,21 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		SendOrderConfirmation: cfg.SendOrderConfirmation,
 		SendWelcome:           cfg.SendWelcome,
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
+		HoldAlertAfter:        cfg.Alerts.HoldAfter,
 	}, pipeline.ProcessorDeps{
-		// Ledger: nil, the in-memory order ledger, until the Kafka-backed one
-		// (shopstream.order.progress) is wired.
+		Alerts: alerts.engine, AlertSender: alerts.sender,
+		Ledger:   ledger,
 		Notifier: notifier, Catalog: marks, Forwarder: fwd, Recorder: recorder,
 		Logger: log, Observer: kafka.NewRetryMetrics(reg, nil),
 	})
 	if err != nil {
 		return nil, err
 	}
-	consumer, err := consume.New(kcfg, processorConsumer(cfg, proc, outcomes, state), log, reg)
+	consumer, err := consume.New(kcfg, alerts.consumer(processorConsumer(cfg, proc, outcomes, state, ledger)), log, reg)
 	if err != nil {
 		return nil, err
 	}
-	parts := []lifecycle.Part{{Name: "processor", Run: consumer.Run}}
+	parts := append([]lifecycle.Part{{Name: "processor", Run: consumer.Run}}, alerts.parts()...)
 	if cfg.CatalogAutoSync {
 		catalogSync, err := newCatalogSync(cfg, httpClient, log, state)
 		if err != nil {
@@ -136,7 +147,7 @@ func catalogMarks(cfg Config, prod *kafka.Producer, kcfg kafka.Config, log *slog
 }
 
 // processorConsumer is the processor group's consumer configuration.
-func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.OutcomeWriter, state *catalog.State) consume.Config {
+func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.OutcomeWriter, state *catalog.State, ledger *progress.Ledger) consume.Config {
 	c := consume.Config{
 		Group: schemas.GroupProcessor, Topics: schemas.ProcessorTopics(cfg.RetryTiers), Role: "processor-consumer",
 		Handle: kafka.ProcessorHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
@@ -147,11 +158,17 @@ func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.Out
 		// clamp (or the longest tier delay, if that is longer).
 		MaxHold:        cfg.RetryPolicy().MaxHold(),
 		SessionTimeout: 10 * time.Second,
+		// The order ledger loads partition p of shopstream.order.progress
+		// before the order and retry workers of p start, and forgets it
+		// when p moves away; Run refuses a progress topic with another
+		// partition count.
+		OnAssigned: ledger.OnAssigned, OnRevoked: ledger.OnRevoked,
+		CoPartitionedWith: []string{schemas.TopicOrderProgress},
 	}
 	if state != nil {
 		// The catalog state forgets the versions of a product partition
 		// that moves away (its next owner writes them).
-		c.OnRevoked = state.OnRevoked
+		c.OnRevoked = revokedHooks(ledger.OnRevoked, state.OnRevoked)
 	}
 	return c
 }

@@ -26,6 +26,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	admin, err := adminParts(cfg, RoleServe, log, reg)
 	if err != nil {
+		_ = lifecycle.Close(context.WithoutCancel(ctx), log, parts...) // the wiring error is the one to report
 		return err
 	}
 	return lifecycle.Run(ctx, log, append(parts, admin...)...)

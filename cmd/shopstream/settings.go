@@ -42,6 +42,11 @@ var settings = []setting{
 	{"notify.order_confirmation", "WEBHOOK_SEND_ORDER_CONFIRMATION", "false", "Send a confirmation on order.created."},
 	{"notify.welcome", "WEBHOOK_SEND_WELCOME_MESSAGE", "false", "Send a welcome on customer.created."},
 	{"clickhouse.dsn", "CLICKHOUSE_DSN", "", "Analytics store, e.g. clickhouse://127.0.0.1:9000/default."},
+	{"console.addr", "SHOPSTREAM_CONSOLE_ADDR", ":9103", "Operations console listener (dev: 127.0.0.1:9103)."},
+	{"console.token", "SHOPSTREAM_CONSOLE_TOKEN", "", "Console access token (16+ characters; also `Authorization: Bearer`). Required by `console` unless a user and password are set; dev allows no login."},
+	{"console.user", "SHOPSTREAM_CONSOLE_USER", "", "Console user (with console.password) instead of a token."},
+	{"console.password", "SHOPSTREAM_CONSOLE_PASSWORD", "", "Console password."},
+	{"console.metrics_urls", "SHOPSTREAM_CONSOLE_METRICS_URLS", "", "The processors' /metrics URLs, comma-separated, for held events on the overview (dev: its own)."},
 	{"dev.data_dir", "SHOPSTREAM_DATA_DIR", "./var", "dev: where the embedded broker and local targets keep their files."},
 	{"dev.kafka_addr", "SHOPSTREAM_DEV_KAFKA_ADDR", "127.0.0.1:19092", "dev: where the embedded broker listens (for kcat)."},
 }
@@ -50,6 +55,7 @@ var settings = []setting{
 // unsigned /api/webhooks/test endpoint, so it listens on loopback only
 // unless an address is set explicitly.
 var devDefaults = map[string]string{
-	"http.addr":  "127.0.0.1:8080",
-	"admin.addr": "127.0.0.1:9102",
+	"http.addr":    "127.0.0.1:8080",
+	"admin.addr":   "127.0.0.1:9102",
+	"console.addr": "127.0.0.1:9103",
 }

@@ -26,7 +26,7 @@ func runSink(ctx context.Context, args []string) error {
 	}
 	admin, err := adminParts(cfg, RoleSink, log, reg, schemas.GroupSink)
 	if err != nil {
-		_ = lifecycle.Run(context.WithoutCancel(ctx), log, parts...) // never ran: only closes
+		_ = lifecycle.Close(context.WithoutCancel(ctx), log, parts...) // the wiring error is the one to report
 		return err
 	}
 	return lifecycle.Run(ctx, log, append(parts, admin...)...)

@@ -42,5 +42,6 @@ func topicPlan(cfg Config) []kafka.TopicSpec {
 		RetryTiers:    cfg.RetryTiers,
 		DLQRetention:  cfg.DLQRetention,
 		MinInSyncReps: cfg.MinInSyncReplicas,
+		RetryMaxAge:   cfg.RetryMaxAge,
 	})
 }

@@ -19,6 +19,7 @@ const (
 	RoleMigrate Role = "migrate"
 	RoleReplay  Role = "replay"
 	RoleSign    Role = "sign"
+	RoleConsole Role = "console"
 )
 
 // requirement is one check of a parsed Config; its error is a ConfigError
@@ -39,6 +40,7 @@ var roleNeeds = map[Role][]requirement{
 	RoleMigrate: {needClickHouse},
 	RoleReplay:  {needBrokers},
 	RoleSign:    {needSecret},
+	RoleConsole: {needBrokers, needClickHouse},
 }
 
 // Validate reports the first setting role needs that c lacks, as a

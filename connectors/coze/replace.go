@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -198,10 +199,10 @@ func sameName(a, b string) bool {
 // tolerated until the deadline: Coze keeps processing whether we ask or not.
 func (c *Client) waitProcessed(ctx context.Context, id string) error {
 	deadline := c.now().Add(c.cfg.ProcessTimeout)
-	interval := c.cfg.PollInterval
+	poll := clock.NewBackoff(c.cfg.PollInterval, c.cfg.MaxPollInterval)
 	var lastErr error
 	for {
-		wait := interval
+		wait := poll.Next()
 		p, err := c.DocumentProgress(ctx, id)
 		switch {
 		case err != nil && pipeline.IsPermanent(err):
@@ -226,6 +227,5 @@ func (c *Client) waitProcessed(ctx context.Context, id string) error {
 		if err := c.sleep(ctx, wait); err != nil {
 			return pipeline.Retryable(fmt.Errorf("waiting for coze document %s: %w", id, err), 0)
 		}
-		interval = min(interval*2, c.cfg.MaxPollInterval)
 	}
 }

@@ -44,7 +44,7 @@ func (c *Client) Send(ctx context.Context, m Message) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("inbox send: %w", err) // the event id is its own column; errors group across events
 	}
-	c.log.Info("inbox message sent", "event_id", m.EventID, "message_id", id, "duration", c.now().Sub(start))
+	c.log.Debug("inbox message sent", "event_id", m.EventID, "message_id", id, "duration", c.now().Sub(start))
 	c.log.Debug("inbox message content", "event_id", m.EventID, "email", m.Email, "content", m.Content)
 	return id, nil
 }

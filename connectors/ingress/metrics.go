@@ -1,6 +1,10 @@
 package ingress
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Outcomes of a webhook request, the values of the "outcome" label.
 const (
@@ -18,6 +22,29 @@ type metrics struct {
 	received *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// series caches the children of each (kind, outcome) pair seen, so a
+	// request does not hash and look up its labels twice: seriesKey to
+	// seriesPair. A pair's series still appear with its first request.
+	series sync.Map
+}
+
+type seriesKey struct{ kind, outcome string }
+
+type seriesPair struct {
+	received prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// observe counts one request and its duration.
+func (m *metrics) observe(kind, outcome string, seconds float64) {
+	key := seriesKey{kind, outcome}
+	v, ok := m.series.Load(key)
+	if !ok {
+		v, _ = m.series.LoadOrStore(key, seriesPair{m.received.WithLabelValues(kind, outcome), m.latency.WithLabelValues(kind, outcome)})
+	}
+	p := v.(seriesPair)
+	p.received.Inc()
+	p.latency.Observe(seconds)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

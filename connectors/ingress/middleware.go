@@ -48,8 +48,7 @@ func instrument(m *metrics, now func() time.Time) func(http.Handler) http.Handle
 			defer m.inFlight.Dec()
 			next.ServeHTTP(w, r)
 			n := noteOf(r.Context())
-			m.received.WithLabelValues(n.kind, n.outcome).Inc()
-			m.latency.WithLabelValues(n.kind, n.outcome).Observe(now().Sub(start).Seconds())
+			m.observe(n.kind, n.outcome, now().Sub(start).Seconds())
 		})
 	}
 }

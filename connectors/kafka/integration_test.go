@@ -260,6 +260,8 @@ func TestEnsureTopics(t *testing.T) {
 		RetryTiers:    []time.Duration{2 * time.Second, time.Minute},
 		DLQRetention:  48 * time.Hour,
 		MinInSyncReps: 1,
+		// Source and retry topics keep twice this: 10 days.
+		RetryMaxAge: 5 * 24 * time.Hour,
 	}
 	plan := func(partitions int32) []kafka.TopicSpec {
 		c := planCfg
@@ -283,7 +285,8 @@ func TestEnsureTopics(t *testing.T) {
 	wantNames := []string{
 		name(schemas.TopicProduct), name(schemas.TopicOrder), name(schemas.TopicCustomer),
 		name(schemas.RetryTopic(2 * time.Second)), name(schemas.RetryTopic(time.Minute)),
-		name(schemas.TopicDLQ), name(schemas.TopicEvents), name(schemas.TopicEventsDLQ), name(schemas.TopicCatalogState), name(schemas.TopicCatalogSync),
+		name(schemas.TopicDLQ), name(schemas.TopicEvents), name(schemas.TopicEventsDLQ), name(schemas.TopicCatalogState),
+		name(schemas.TopicOrderProgress), name(schemas.TopicAlertState), name(schemas.TopicAlerts), name(schemas.TopicCatalogSync),
 	}
 	if got := names(specs); !slices.Equal(got, wantNames) {
 		t.Fatalf("plan = %v\nwant %v", got, wantNames)
@@ -332,7 +335,7 @@ func TestEnsureTopics(t *testing.T) {
 		got := partitionCounts()
 		for _, n := range wantNames {
 			w := want
-			if n == name(schemas.TopicCatalogSync) {
+			if n == name(schemas.TopicCatalogSync) || n == name(schemas.TopicAlerts) {
 				w = 1 // one owner, one debouncer, whatever the plan's size
 			}
 			if got[n] != w {
@@ -354,6 +357,9 @@ func TestEnsureTopics(t *testing.T) {
 		{name(schemas.TopicDLQ), "retention.ms", "3600000"},
 		{name(schemas.TopicEvents), "retention.ms", "3600000"},
 		{name(schemas.TopicCatalogState), "cleanup.policy", "delete"},
+		{name(schemas.TopicOrder), "retention.ms", "3600000"},
+		{name(schemas.RetryTopic(time.Minute)), "retention.ms", "3600000"},
+		{name(schemas.TopicOrderProgress), "cleanup.policy", "delete"},
 	}
 	adm := kafkatest.Admin(t)
 	for _, d := range drift {
@@ -368,7 +374,7 @@ func TestEnsureTopics(t *testing.T) {
 		}
 	}
 	expectActions("raised to 3", ensure(plan(3)), func(n string) string {
-		if n == name(schemas.TopicCatalogSync) {
+		if n == name(schemas.TopicCatalogSync) || n == name(schemas.TopicAlerts) {
 			return "ok"
 		}
 		return "partitions raised from 2 to 3"
@@ -387,12 +393,18 @@ func TestEnsureTopics(t *testing.T) {
 func expectConfigs(t *testing.T, adm *kadm.Client, prefix string) {
 	t.Helper()
 	want := map[string]map[string]string{
-		schemas.TopicOrder:                  {"min.insync.replicas": "1", "cleanup.policy": "delete"},
-		schemas.RetryTopic(2 * time.Second): {"retention.ms": "86400000", "min.insync.replicas": "1"},
-		schemas.RetryTopic(time.Minute):     {"retention.ms": "86400000"},
+		// Source and retry topics: 2 x the retry max age (5 days).
+		schemas.TopicOrder:                  {"min.insync.replicas": "1", "cleanup.policy": "delete", "retention.ms": "864000000"},
+		schemas.TopicProduct:                {"retention.ms": "864000000"},
+		schemas.TopicCustomer:               {"retention.ms": "864000000"},
+		schemas.RetryTopic(2 * time.Second): {"retention.ms": "864000000", "min.insync.replicas": "1"},
+		schemas.RetryTopic(time.Minute):     {"retention.ms": "864000000"},
+		schemas.TopicOrderProgress:          {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "min.insync.replicas": "1"},
 		schemas.TopicDLQ:                    {"retention.ms": "172800000", "min.insync.replicas": "1", "cleanup.policy": "delete"},
 		schemas.TopicCatalogState:           {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "min.insync.replicas": "1"},
 		schemas.TopicCatalogSync:            {"min.insync.replicas": "1"},
+		schemas.TopicAlertState:             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "min.insync.replicas": "1"},
+		schemas.TopicAlerts:                 {"retention.ms": "604800000", "min.insync.replicas": "1"},
 		schemas.TopicEvents:                 {"retention.ms": "604800000", "min.insync.replicas": "1"}, // 7 days
 		schemas.TopicEventsDLQ:              {"retention.ms": "172800000", "min.insync.replicas": "1"},
 	}

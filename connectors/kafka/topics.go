@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shopstream/shopstream/internal/clock"
+	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
 
@@ -31,6 +32,37 @@ type TopicPlanConfig struct {
 	RetryTiers    []time.Duration // one retry topic per delay
 	DLQRetention  time.Duration   // how long dead letters wait for an operator
 	MinInSyncReps int             // min.insync.replicas (1 on a single broker)
+	// RetryMaxAge is SHOPSTREAM_RETRY_MAX_AGE: how long an event may be
+	// retried or held. Source and retry topics keep records at least twice
+	// as long (SourceRetention), so no record a processor still has to
+	// handle is deleted under it.
+	RetryMaxAge time.Duration
+}
+
+// MinSourceRetention is the least retention of the source topics, whatever
+// the retry max age: a processor group stopped over a long weekend loses
+// nothing.
+const MinSourceRetention = 7 * 24 * time.Hour
+
+// SourceRetention is the retention of the source topics: twice the retry
+// max age, at least MinSourceRetention.
+func (c TopicPlanConfig) SourceRetention() time.Duration {
+	return max(2*c.retryMaxAge(), MinSourceRetention)
+}
+
+// RetryRetention is the retention of the retry topics: twice the retry max
+// age (a record can wait in a tier at most the max age, plus the clamp).
+func (c TopicPlanConfig) RetryRetention() time.Duration { return 2 * c.retryMaxAge() }
+
+func (c TopicPlanConfig) retryMaxAge() time.Duration {
+	if c.RetryMaxAge <= 0 {
+		return pipeline.DefaultRetryMaxAge
+	}
+	return c.RetryMaxAge
+}
+
+func retentionMs(d time.Duration) map[string]string {
+	return map[string]string{"retention.ms": strconv.FormatInt(d.Milliseconds(), 10)}
 }
 
 // TopicPlan lists every topic shopstream needs, with the settings each one's
@@ -51,13 +83,14 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 		return m
 	}
 	var plan []TopicSpec
+	// Source and retry topics outlive the longest an event may be retried
+	// or held (SHOPSTREAM_RETRY_MAX_AGE) twice over: a held partition is
+	// alerted on well before its records could reach the retention.
 	for _, t := range schemas.SourceTopics {
-		plan = append(plan, TopicSpec{t, c.Partitions, c.Replication, with(nil)})
+		plan = append(plan, TopicSpec{t, c.Partitions, c.Replication, with(retentionMs(c.SourceRetention()))})
 	}
 	for _, d := range c.RetryTiers {
-		// A tier only holds records for a few delays; a day is ample.
-		plan = append(plan, TopicSpec{schemas.RetryTopic(d), c.Partitions, c.Replication,
-			with(map[string]string{"retention.ms": strconv.FormatInt(24*time.Hour.Milliseconds(), 10)})})
+		plan = append(plan, TopicSpec{schemas.RetryTopic(d), c.Partitions, c.Replication, with(retentionMs(c.RetryRetention()))})
 	}
 	plan = append(plan,
 		// Dead letters wait for a person; keep them long.
@@ -75,6 +108,18 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 		// topic is the catalog when no EverShop API is configured.
 		TopicSpec{schemas.TopicCatalogState, c.Partitions, c.Replication,
 			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
+		// Each order's current claim in the order ledger, keyed by order id:
+		// compacted (one record per order), the processor's partition count
+		// so that partition p sits with evershop.order partition p. Written
+		// with an explicit partition, read in full on assignment.
+		TopicSpec{schemas.TopicOrderProgress, c.Partitions, c.Replication,
+			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
+		// Store-alert state per product id, aligned with evershop.product.
+		TopicSpec{schemas.TopicAlertState, c.Partitions, c.Replication,
+			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})},
+		// Store alerts waiting to be sent; one partition, one digest owner.
+		TopicSpec{schemas.TopicAlerts, 1, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(7*24*time.Hour.Milliseconds(), 10)})},
 		// One partition: its single owner is the one debouncer of the group.
 		TopicSpec{schemas.TopicCatalogSync, 1, c.Replication, with(nil)},
 	)

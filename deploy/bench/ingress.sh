@@ -9,7 +9,7 @@
 # Two runs of deploy/bench/loadgen (signed, distinct webhooks, 64 keep-alive
 # connections, 15 s after a 2 s warm-up by default):
 #   (a) bin/shopstream serve on the real broker at $SHOPSTREAM_TEST_KAFKA,
-#       after bin/shopstream topics, logs at warn;
+#       after bin/shopstream topics, logs at info (the production default);
 #   (b) the same ingress.Server handler in a process of its own
 #       (loadgen -serve-noop), no Kafka at all.
 # It prints a Markdown table (setup | req/s | p50 | p99 | errors) and the
@@ -108,7 +108,7 @@ LOAD_AVG_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 log "bin/shopstream topics ($BROKERS)"
 SHOPSTREAM_KAFKA_BROKERS="$BROKERS" SHOPSTREAM_LOG_LEVEL=warn bin/shopstream topics >"$WORK/topics.log" 2>&1 8>&- ||
   { cat "$WORK/topics.log" >&2; die "bin/shopstream topics failed"; }
-SHOPSTREAM_KAFKA_BROKERS="$BROKERS" SHOPSTREAM_LOG_LEVEL=warn \
+SHOPSTREAM_KAFKA_BROKERS="$BROKERS" SHOPSTREAM_LOG_LEVEL=info \
   SHOPSTREAM_HTTP_ADDR="127.0.0.1:$HTTP_PORT" SHOPSTREAM_ADMIN_ADDR="127.0.0.1:$ADMIN_PORT" \
   bin/shopstream serve >"$WORK/serve.log" 2>&1 8>&- &
 SERVE=$!

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 )
 
@@ -192,7 +193,7 @@ func (s *sender) run(ctx context.Context, rounds [][]*event, perSecond float64) 
 
 func (s *sender) post(ctx context.Context, e *event) {
 	deadline := time.Now().Add(s.giveUp)
-	backoff := 250 * time.Millisecond
+	backoff := clock.NewBackoff(250*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		status, retryAfter, err := s.once(ctx, e)
 		e.mu.Lock()
@@ -210,15 +211,11 @@ func (s *sender) post(ctx context.Context, e *event) {
 			s.mu.Unlock()
 			return
 		}
-		wait := backoff
+		wait := backoff.Next()
 		if retryAfter > 0 {
 			wait = min(retryAfter, 5*time.Second)
 		}
-		backoff = min(backoff*2, 5*time.Second)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
+		_ = clock.Sleep(ctx, wait) // the loop checks ctx
 	}
 }
 

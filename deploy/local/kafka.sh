@@ -13,7 +13,7 @@
 #   deploy/local/kafka.sh tool CLASS ARGS... any other Kafka tool class
 #
 # Environment (defaults): KAFKA_VERSION (4.4.0), KAFKA_PORT (9092),
-# KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xmx512m), KAFKA_JVM_OPTS,
+# KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xmx512m), KAFKA_JIT (c1 or tiered), KAFKA_JVM_OPTS,
 # KAFKA_CDS (1: use an AppCDS archive for faster start), KAFKA_START_TIMEOUT (90 s),
 # KAFKA_STOP_TIMEOUT (30 s), SHOPSTREAM_VAR, SHOPSTREAM_CACHE (see lib.sh).
 set -euo pipefail
@@ -25,9 +25,19 @@ KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512m}"
-# Serial GC + C1 only + AppCDS: ~1 s from exec to a broker that serves metadata
-# on 2 cores, instead of ~2 s with the JVM defaults.
-KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.awt.headless=true}"
+# KAFKA_JIT: c1 (default) stops the JIT at C1: with Serial GC and AppCDS,
+# ~1 s from exec to a broker that serves metadata on 2 cores instead of ~2 s,
+# right for tests and dev. Under a steady load C1 code costs the broker about
+# twice the CPU per record of C2 (deploy/bench/cost.sh measured 82-122 vs
+# 39-67 µs per accepted webhook): `tiered` (the JVM default, what a
+# production broker runs) for benchmarks, KAFKA_JIT=tiered deploy/local/kafka.sh restart.
+KAFKA_JIT="${KAFKA_JIT:-c1}"
+case "$KAFKA_JIT" in
+  c1) _jit=(-XX:TieredStopAtLevel=1) ;;
+  tiered) _jit=() ;;
+  *) echo "kafka.sh: KAFKA_JIT must be c1 or tiered, not $KAFKA_JIT" >&2; exit 2 ;;
+esac
+KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseSerialGC ${_jit[*]} -XX:-UsePerfData -Djava.awt.headless=true}"
 KAFKA_CDS="${KAFKA_CDS:-1}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"

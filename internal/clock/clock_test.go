@@ -66,3 +66,20 @@ func TestPoll(t *testing.T) {
 		})
 	})
 }
+
+func TestBackoff(t *testing.T) {
+	b := NewBackoff(100*time.Millisecond, time.Second)
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		if got := b.Next(); got != w*time.Millisecond {
+			t.Fatalf("wait %d = %s, want %s", i, got, w*time.Millisecond)
+		}
+	}
+	b.Reset()
+	if got := b.Next(); got != 100*time.Millisecond {
+		t.Fatalf("after Reset: %s", got)
+	}
+	if got := NewBackoff(time.Minute, time.Second).Next(); got != time.Second {
+		t.Fatalf("a first wait above the cap: %s", got)
+	}
+}

@@ -62,16 +62,32 @@ func (s Supervisor) Run(ctx context.Context, parts ...Part) error {
 	err := g.Wait()
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
+	err = errors.Join(err, closeAll(drainCtx, log, parts))
+	log.Info("stopped")
+	return err
+}
+
+// Close calls the Close functions of parts whose Run never started, last
+// first, and joins their errors: the cleanup of a role whose wiring failed
+// halfway.
+func Close(ctx context.Context, log *slog.Logger, parts ...Part) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return closeAll(ctx, log, parts)
+}
+
+func closeAll(ctx context.Context, log *slog.Logger, parts []Part) error {
+	var err error
 	for i := len(parts) - 1; i >= 0; i-- {
 		if parts[i].Close == nil {
 			continue
 		}
-		if cerr := parts[i].Close(drainCtx); cerr != nil {
+		if cerr := parts[i].Close(ctx); cerr != nil {
 			log.Error("close failed", "part", parts[i].Name, "error", cerr)
 			err = errors.Join(err, fmt.Errorf("close %s: %w", parts[i].Name, cerr))
 		}
 	}
-	log.Info("stopped")
 	return err
 }
 

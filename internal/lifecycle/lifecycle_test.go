@@ -110,3 +110,19 @@ func TestNilRunAndCloseAreSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCloseRunsOnlyTheCloseFunctions(t *testing.T) {
+	var order []string
+	ran := false
+	boom := errors.New("boom")
+	err := Close(t.Context(), nil,
+		Part{Name: "a", Run: func(context.Context) error { ran = true; return nil }, Close: func(context.Context) error { order = append(order, "a"); return nil }},
+		Part{Name: "b", Close: func(context.Context) error { order = append(order, "b"); return boom }},
+	)
+	if ran {
+		t.Fatal("Close ran a part")
+	}
+	if !slices.Equal(order, []string{"b", "a"}) || !errors.Is(err, boom) {
+		t.Fatalf("order %q, err %v", order, err)
+	}
+}

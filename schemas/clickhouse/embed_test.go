@@ -57,7 +57,7 @@ func TestParseMigrationName(t *testing.T) {
 }
 
 func TestQueries(t *testing.T) {
-	want := []string{"dlq_count", "processing_time", "queue_time", "retry_rate", "success_rate", "top_errors"}
+	want := []string{"alerts_per_day", "dlq_count", "out_of_stock_longest", "processing_time", "queue_time", "retry_rate", "success_rate", "top_errors"}
 	if got := QueryNames(); !slices.Equal(got, want) {
 		t.Fatalf("QueryNames() = %v, want %v", got, want)
 	}

@@ -150,7 +150,7 @@ func (b *batcher) handled(batch []*kgo.Record) {
 
 func (b *batcher) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	backoff := NewBackoff(b.c.cfg.RetryMin, b.c.cfg.RetryMax)
+	backoff := clock.NewBackoff(b.c.cfg.RetryMin, b.c.cfg.RetryMax)
 	for {
 		batch, ok := b.next(ctx)
 		if !ok {

@@ -55,6 +55,11 @@ type Config struct {
 	// CoPartitioned makes Run refuse to start unless every topic has the
 	// same number of partitions (see CheckCoPartitioned).
 	CoPartitioned bool
+	// CoPartitionedWith are topics the group does not consume but whose
+	// partition p is aligned with partition p of Topics (the processor's
+	// order progress store). With CoPartitioned, Run also refuses to start
+	// when one of them is missing or has another partition count.
+	CoPartitionedWith []string
 
 	// DueAt, when set, returns the time before which a record must not be
 	// handled (retry tiers). The partition is paused while its head waits.
@@ -100,9 +105,21 @@ type Config struct {
 	// policies only.
 	OnRevoked func(ctx context.Context, topic string, partition int32)
 
-	// Opts are extra client options (FetchMaxWait, ...).
+	// FetchMaxWait is how long a fetch waits for new records (500 ms). A
+	// paused partition that resumes (OnAssigned done, a hold released, a
+	// backlog drained) is only fetched by the next fetch request, after the
+	// one in flight returns: on an idle group this wait is the resume
+	// latency (franz-go's default, 5 s, added seconds to every hold).
+	FetchMaxWait time.Duration
+
+	// Opts are extra client options.
 	Opts []kgo.Opt
 }
+
+// DefaultFetchMaxWait is Config.FetchMaxWait's default: a resumed partition
+// waits at most this long for its first fetch, and an idle member sends
+// about two fetch requests a second per broker.
+const DefaultFetchMaxWait = 500 * time.Millisecond
 
 func (c *Config) defaults() error {
 	n := 0
@@ -137,6 +154,9 @@ func (c *Config) defaults() error {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = DefaultFetchMaxWait
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 200 * time.Millisecond

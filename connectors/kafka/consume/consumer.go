@@ -88,6 +88,9 @@ func (c *Consumer) opts() []kgo.Opt {
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
+		// A resumed partition is fetched by the next request; with an idle
+		// group that comes FetchMaxWait after the one in flight.
+		kgo.FetchMaxWait(c.cfg.FetchMaxWait),
 	}
 	if c.cfg.Balancer != nil {
 		// The processor's range balancer co-partitions its topics.
@@ -108,7 +111,7 @@ func (c *Consumer) Client() *kgo.Client { return c.cl }
 // group. With CoPartitioned it first checks the topics' partition counts.
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.cfg.CoPartitioned {
-		if err := CheckCoPartitioned(ctx, kadm.NewClient(c.cl), c.cfg.Topics...); err != nil {
+		if err := CheckCoPartitioned(ctx, kadm.NewClient(c.cl), c.cfg.Topics, c.cfg.CoPartitionedWith...); err != nil {
 			c.cl.Close()
 			return err
 		}

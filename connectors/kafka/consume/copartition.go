@@ -1,7 +1,9 @@
 package consume
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,20 +11,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
+var errMissing = errors.New("topic does not exist")
+
 // CheckCoPartitioned reports an error unless every existing topic of topics
-// has the same number of partitions: with the range balancer, partition p of
-// each is then owned by one member. Topics that do not exist yet are not
-// counted (`shopstream topics` creates them with the common count).
-func CheckCoPartitioned(ctx context.Context, adm *kadm.Client, topics ...string) error {
-	td, err := adm.ListTopics(ctx, topics...)
+// and every topic of with has the same number of partitions: with the range
+// balancer, partition p of each is then owned by one member. Topics of
+// topics that do not exist yet are not counted (`shopstream topics` creates
+// them with the common count); a topic of with (state aligned with the
+// consumed partitions, not consumed itself) must exist.
+func CheckCoPartitioned(ctx context.Context, adm *kadm.Client, topics []string, with ...string) error {
+	all := slices.Concat(topics, with)
+	td, err := adm.ListTopics(ctx, all...)
 	if err != nil {
 		return fmt.Errorf("co-partitioning check: list topics: %w", err)
 	}
 	counts := map[int]bool{}
 	var desc []string
-	for _, t := range slices.Sorted(slices.Values(topics)) {
+	for _, t := range slices.Sorted(slices.Values(all)) {
 		d, ok := td[t]
 		if !ok || d.Err != nil {
+			if slices.Contains(with, t) {
+				return fmt.Errorf("topic %s is not available (the processor keeps state aligned with its partitions there): run `shopstream topics`: %w", t, cmp.Or(d.Err, errMissing))
+			}
 			continue
 		}
 		n := len(d.Partitions)

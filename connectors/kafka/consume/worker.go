@@ -124,7 +124,7 @@ func (w *worker) next() (*kgo.Record, bool) {
 
 func (w *worker) run() {
 	defer close(w.done)
-	backoff := NewBackoff(w.c.cfg.RetryMin, w.c.cfg.RetryMax)
+	backoff := clock.NewBackoff(w.c.cfg.RetryMin, w.c.cfg.RetryMax)
 	if !w.load(backoff) {
 		return
 	}
@@ -167,7 +167,7 @@ func (w *worker) handle(r *kgo.Record) error {
 }
 
 // load runs OnAssigned until it succeeds or the partition goes away.
-func (w *worker) load(backoff *Backoff) bool {
+func (w *worker) load(backoff *clock.Backoff) bool {
 	hook := w.c.cfg.OnAssigned
 	if hook == nil {
 		return true

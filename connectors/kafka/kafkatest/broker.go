@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // BrokerScript is the script that owns the local broker, relative to the
@@ -138,25 +140,19 @@ func waitReady(addr string, timeout time.Duration) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(timeout)
-	for {
-		err := func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			details, err := adm.ListTopics(ctx)
-			if err != nil {
-				return err
-			}
-			return leadersReady(adm, details.Names())
-		}()
-		if err == nil {
-			return nil
+	err = clock.Poll(context.Background(), 100*time.Millisecond, timeout, func(ctx context.Context) error {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		details, err := adm.ListTopics(lctx)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("broker %s not ready %s after %s start: %w", addr, timeout, BrokerScript, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return leadersReady(ctx, adm, details.Names())
+	})
+	if err != nil {
+		return fmt.Errorf("broker %s not ready %s after %s start: %w", addr, timeout, BrokerScript, err)
 	}
+	return nil
 }
 
 // localBroker returns SHOPSTREAM_TEST_KAFKA when it is the broker the

@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 // EnvBrokers names the variable holding the broker address (host:port,
@@ -175,22 +177,16 @@ func DeleteOnCleanup(t testing.TB, topics ...string) {
 func WaitForLeaders(t testing.TB, timeout time.Duration, topics ...string) {
 	t.Helper()
 	adm := Admin(t)
-	deadline := time.Now().Add(timeout)
-	var why error
-	for {
-		why = leadersReady(adm, topics)
-		if why == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topics %v not ready after %s: %v", topics, timeout, why)
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := clock.Poll(t.Context(), 50*time.Millisecond, timeout, func(ctx context.Context) error {
+		return leadersReady(ctx, adm, topics)
+	})
+	if err != nil {
+		t.Fatalf("topics %v not ready after %s: %v", topics, timeout, err)
 	}
 }
 
-func leadersReady(adm *kadm.Client, topics []string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func leadersReady(ctx context.Context, adm *kadm.Client, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {

@@ -1,4 +1,5 @@
-// Package replay puts dead letters back into the flow (`shopstream replay`).
+// Package replay puts dead letters back into the flow (`shopstream replay`
+// and the console's dead-letter page share it).
 package replay
 
 import (
@@ -25,16 +26,39 @@ type Config struct {
 	Filter pipeline.ReplayFilter
 	DryRun bool    // report what would be replayed; produce and commit nothing
 	Rate   float64 // records per second; 0 = unlimited
+	// Stateless reads the whole DLQ and commits nothing (Group is unused):
+	// the console replays a selection without moving the position of the
+	// command line's group. Within one stateless run an event id is
+	// replayed once, however many times it was dead-lettered; a failed
+	// produce is counted in Failed and the run goes on.
+	Stateless bool
+	// Skip, when set, is asked about every matching dead letter; true
+	// passes it over and counts it in Delivered (the console skips events
+	// that were already delivered unless the operator forces them).
+	Skip func(pipeline.Event) bool
 	// Progress, when set, is called after every record.
 	Progress func(Progress)
 }
 
 // Progress counts a run.
 type Progress struct {
-	Total    int64 // dead letters pending for this group when the run started
-	Seen     int64
-	Replayed int64
-	Skipped  int64 // filtered out
+	Total     int64 // dead letters pending for this group when the run started
+	Seen      int64
+	Replayed  int64 // produced back (or, in a dry run, would be)
+	Skipped   int64 // filtered out (and, stateless, repeats of an event id already replayed)
+	Delivered int64 // matched but passed over by Config.Skip
+	Failed    int64 // stateless only: the produce failed or the record has no original topic
+}
+
+// ClientOptions are the options of a client that replays: every produce
+// acknowledged by all in-sync replicas, murmur2 partitioning like the
+// ingress, no linger (one record at a time).
+func ClientOptions() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(0),
+	}
 }
 
 // Replay reads the DLQ from the group's committed position up to its end at
@@ -44,27 +68,31 @@ type Progress struct {
 // processor's idempotency still holds. The attempt count starts over.
 // Offsets are committed after each acknowledged produce.
 func Replay(ctx context.Context, kcfg kafka.Config, cfg Config, log *slog.Logger) (Progress, error) {
-	var prog Progress
-	cl, err := kafka.NewClient(kcfg, "replay", log, nil,
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.ProducerLinger(0),
-	)
+	cl, err := kafka.NewClient(kcfg, "replay", log, nil, ClientOptions()...)
 	if err != nil {
-		return prog, err
+		return Progress{}, err
 	}
 	defer cl.Close()
+	return Run(ctx, cl, cfg)
+}
+
+// Run is Replay with a client made with ClientOptions that consumes nothing
+// else (it is used to read the DLQ).
+func Run(ctx context.Context, cl *kgo.Client, cfg Config) (Progress, error) {
+	var prog Progress
 	adm := kadm.NewClient(cl)
-	committed, err := adm.FetchOffsets(ctx, cfg.Group)
-	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) { // kfake: a group that never committed
-		return prog, fmt.Errorf("replay: offsets of group %s: %w", cfg.Group, err)
-	}
 	from := map[int32]int64{}
-	committed.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == schemas.TopicDLQ && o.Err == nil && o.At >= 0 {
-			from[o.Partition] = o.At
+	if !cfg.Stateless {
+		committed, err := adm.FetchOffsets(ctx, cfg.Group)
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) { // kfake: a group that never committed
+			return prog, fmt.Errorf("replay: offsets of group %s: %w", cfg.Group, err)
 		}
-	})
+		committed.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == schemas.TopicDLQ && o.Err == nil && o.At >= 0 {
+				from[o.Partition] = o.At
+			}
+		})
+	}
 	snap, err := consume.TakeSnapshot(ctx, adm, schemas.TopicDLQ, from)
 	if err != nil {
 		return prog, fmt.Errorf("replay: %w", err)
@@ -74,8 +102,9 @@ func Replay(ctx context.Context, kcfg kafka.Config, cfg Config, log *slog.Logger
 	if cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
 	}
-	err = snap.Read(ctx, cl, func(r *kgo.Record) error {
-		if err := replayOne(ctx, cl, adm, r, cfg, limiter, &prog); err != nil {
+	r := runner{cl: cl, adm: adm, cfg: cfg, limiter: limiter, prog: &prog, done: map[string]bool{}}
+	err = snap.Read(ctx, cl, func(rec *kgo.Record) error {
+		if err := r.one(ctx, rec); err != nil {
 			return err
 		}
 		if cfg.Progress != nil {
@@ -89,50 +118,74 @@ func Replay(ctx context.Context, kcfg kafka.Config, cfg Config, log *slog.Logger
 	return prog, err
 }
 
-func replayOne(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *kgo.Record, cfg Config, limiter *rate.Limiter, prog *Progress) error {
+type runner struct {
+	cl      *kgo.Client
+	adm     *kadm.Client
+	cfg     Config
+	limiter *rate.Limiter
+	prog    *Progress
+	done    map[string]bool // stateless: event ids replayed in this run
+}
+
+func (r *runner) one(ctx context.Context, rec *kgo.Record) error {
+	cfg, prog := r.cfg, r.prog
 	prog.Seen++
-	failedAt, _ := time.Parse(time.RFC3339Nano, kafka.Header(r, schemas.HeaderFailedAt))
-	if failedAt.IsZero() {
-		failedAt = r.Timestamp
-	}
-	ev, _ := kafka.EventFromRecord(r)
-	if !cfg.Filter.Match(ev.Type, ev.ID, failedAt) {
+	dl := FromRecord(rec)
+	if !cfg.Filter.MatchDeadLetter(dl.Facts()) || (cfg.Stateless && r.done[dl.Event.ID]) {
 		prog.Skipped++
-		return commit(ctx, adm, cfg.Group, r, cfg.DryRun)
+		return r.commit(ctx, rec)
 	}
-	topic := kafka.Header(r, schemas.HeaderOriginalTopic)
-	if topic == "" {
-		if t, err := schemas.TopicForKind(string(ev.Kind)); err == nil {
-			topic = t
-		}
+	if cfg.Skip != nil && cfg.Skip(dl.Event) {
+		prog.Delivered++
+		return r.commit(ctx, rec)
 	}
+	topic := dl.OriginalTopic
 	if topic == "" || schemas.IsRetryTopic(topic) || topic == schemas.TopicDLQ {
-		return fmt.Errorf("replay: %s/%d@%d has no original topic and is not a webhook", r.Topic, r.Partition, r.Offset)
+		err := fmt.Errorf("replay: %s/%d@%d has no original topic and is not a webhook", rec.Topic, rec.Partition, rec.Offset)
+		if cfg.Stateless {
+			prog.Failed++
+			return nil
+		}
+		return err
 	}
 	if !cfg.DryRun {
-		if limiter != nil {
-			if err := limiter.Wait(ctx); err != nil {
+		if r.limiter != nil {
+			if err := r.limiter.Wait(ctx); err != nil {
 				return err
 			}
 		}
-		out := kafka.EventRecord(topic, ev, kafka.Header(r, schemas.HeaderSignatureScheme))
-		kafka.SetHeader(out, schemas.HeaderReplayedAt, kafka.FormatTime(time.Now()))
-		if err := cl.ProduceSync(ctx, out).FirstErr(); err != nil {
-			return fmt.Errorf("replay: produce %s to %s: %w", ev.ID, topic, err)
+		if err := Produce(ctx, r.cl, topic, dl.Event, dl.SignatureScheme); err != nil {
+			if cfg.Stateless && ctx.Err() == nil {
+				prog.Failed++
+				return nil
+			}
+			return err
 		}
 	}
+	r.done[dl.Event.ID] = true
 	prog.Replayed++
-	return commit(ctx, adm, cfg.Group, r, cfg.DryRun)
+	return r.commit(ctx, rec)
 }
 
-// commit stores the group's position past r. Replay reads without joining
+// Produce puts ev back on topic as the ingress wrote it, stamped with
+// shopstream-replayed-at, and waits for the broker's acknowledgement.
+func Produce(ctx context.Context, cl *kgo.Client, topic string, ev pipeline.Event, scheme string) error {
+	out := kafka.EventRecord(topic, ev, scheme)
+	kafka.SetHeader(out, schemas.HeaderReplayedAt, kafka.FormatTime(time.Now()))
+	if err := cl.ProduceSync(ctx, out).FirstErr(); err != nil {
+		return fmt.Errorf("replay: produce %s to %s: %w", ev.ID, topic, err)
+	}
+	return nil
+}
+
+// commit stores the group's position past rec. Replay reads without joining
 // the group, so the commit is a plain offset commit of an empty group.
-func commit(ctx context.Context, adm *kadm.Client, group string, r *kgo.Record, dryRun bool) error {
-	if dryRun {
+func (r *runner) commit(ctx context.Context, rec *kgo.Record) error {
+	if r.cfg.DryRun || r.cfg.Stateless {
 		return nil
 	}
-	if err := adm.CommitAllOffsets(ctx, group, kadm.OffsetsFromRecords(*r)); err != nil {
-		return fmt.Errorf("replay: commit %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	if err := r.adm.CommitAllOffsets(ctx, r.cfg.Group, kadm.OffsetsFromRecords(*rec)); err != nil {
+		return fmt.Errorf("replay: commit %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
-	"github.com/shopstream/shopstream/connectors/kafka/consume"
 	"github.com/shopstream/shopstream/internal/clock"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
@@ -52,7 +51,7 @@ func (s *Sink) quarantine(ctx context.Context, bad []rejection) error {
 	if len(bad) == 0 {
 		return nil
 	}
-	b := consume.NewBackoff(s.cfg.RetryMin, s.cfg.RetryMax)
+	b := clock.NewBackoff(s.cfg.RetryMin, s.cfg.RetryMax)
 	for _, rej := range bad {
 		rec := quarantineRecord(s.cfg.QuarantineTopic, rej, s.cfg.Now())
 		for {

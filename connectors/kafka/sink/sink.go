@@ -208,7 +208,7 @@ func (s *Sink) insert(ctx context.Context, rows []pipeline.Outcome) (map[int]err
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	b := consume.NewBackoff(s.cfg.RetryMin, s.cfg.RetryMax)
+	b := clock.NewBackoff(s.cfg.RetryMin, s.cfg.RetryMax)
 	for {
 		start := time.Now()
 		rejected, err := s.store.WriteOutcomes(ctx, rows)

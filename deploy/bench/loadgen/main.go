@@ -241,12 +241,12 @@ func (noopPublisher) Publish(context.Context, string, pipeline.Event, string) (p
 }
 
 // serveNoop runs the webhook listener as `shopstream serve` builds it
-// (defaults, verifier, metrics registry, JSON logs at warn), minus Kafka:
+// (defaults, verifier, metrics registry, JSON logs at info), minus Kafka:
 // no producer and no outcome writer.
 func serveNoop(addr string, secrets []pipeline.Secret) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("command", "loadgen-ceiling")
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("command", "loadgen-ceiling")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := ingress.DefaultConfig()

@@ -55,6 +55,17 @@ type options struct {
 	stopGrace time.Duration
 	csvPath   string
 	brokerPID int
+
+	cost             bool
+	costRequests     int
+	costWarmup       int
+	costConns        int
+	costOrders       int
+	clickhouse       string
+	clickhousePID    int
+	costOnly         string
+	costProfile      string
+	costBrokerWarmup int
 }
 
 func main() {
@@ -82,7 +93,28 @@ func main() {
 	flag.DurationVar(&o.stopGrace, "stop-grace", 20*time.Second, "how long serve and process may take to stop on SIGTERM before SIGQUIT/SIGKILL")
 	flag.StringVar(&o.csvPath, "csv", "", "also write one line per order event (offsets in ms from the load's start) to this file")
 	flag.IntVar(&o.brokerPID, "broker-pid", 0, "the local broker's pid, to report its CPU use during the load (0: not reported separately)")
+	flag.BoolVar(&o.cost, "cost", false, "instead of the latency run: the cost-per-event table (ingress, ceiling, raw producer, processor and sink scale-out)")
+	flag.IntVar(&o.costRequests, "cost-requests", 30000, "-cost: webhooks per ingress load (a fixed load, measured by CPU time)")
+	flag.IntVar(&o.costWarmup, "cost-warmup", 2000, "-cost: unmeasured webhooks before each load")
+	flag.IntVar(&o.costConns, "cost-conns", 64, "-cost: concurrent connections (and raw producer goroutines)")
+	flag.IntVar(&o.costOrders, "cost-orders", 10000, "-cost: order events in each processor backlog")
+	flag.StringVar(&o.clickhouse, "clickhouse", "", "-cost: ClickHouse DSN for the sink phase (empty: skipped)")
+	flag.IntVar(&o.clickhousePID, "clickhouse-pid", 0, "-cost: the local ClickHouse server's pid, to count its CPU")
+	flag.StringVar(&o.costOnly, "cost-only", "", "-cost: only these phases, comma-separated: ingress, ceiling, raw, processor, sink (default all)")
+	flag.StringVar(&o.costProfile, "cost-profile", "", "-cost: write 4-s CPU profiles of serve and process under load here (needs a -bin with /debug/pprof on its admin listener)")
+	flag.IntVar(&o.costBrokerWarmup, "cost-broker-warmup", 40000, "-cost: records written (unmeasured) before the first phase, so the broker's JIT has compiled its produce path")
+	noop := flag.String("serve-noop", "", "instead of a run: serve the ingress with a no-op publisher on this address (the ceiling, started by -cost)")
 	flag.Parse()
+	if *noop != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := serveNoop(ctx, *noop)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o.brokers = pipeline.SplitList(brokers)
 	if flag.NArg() > 0 || len(o.brokers) == 0 || o.products < 1 || o.ids < 1 || o.burstC < 1 ||
 		o.rate <= 0 || o.duration <= 0 || o.workers < 1 || o.customer < 0 || o.warmup < 0 {
@@ -98,7 +130,11 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	err := run(ctx, o)
+	fn := run
+	if o.cost {
+		fn = runCost
+	}
+	err := fn(ctx, o)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench pipeline:", err)

@@ -60,14 +60,17 @@ type proc struct {
 	stopping bool
 }
 
-func startStack(ctx context.Context, o options) (*stack, error) {
+// newFakes starts the inbox and Coze fakes behind their recorders and
+// returns the stack (no subprocess yet) and the environment every shopstream
+// subprocess gets; with o.reset it also runs `shopstream topics`.
+func newFakes(ctx context.Context, o options) (*stack, map[string]string, error) {
 	st := &stack{grace: o.stopGrace}
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
 	secretText := "bench-" + hex.EncodeToString(raw)
 	secrets, err := pipeline.ParseSecrets(secretText)
 	if err != nil {
-		return st, err
+		return st, nil, err
 	}
 	st.secret = secrets[0]
 
@@ -77,28 +80,18 @@ func startStack(ctx context.Context, o options) (*stack, error) {
 	st.inbox = inboxtest.NewServer(inboxToken)
 	st.inboxRec = &inboxRecorder{stored: map[string]time.Time{}}
 	if st.inboxURL, err = st.front(st.inboxRec.wrap(st.inbox.Config.Handler)); err != nil {
-		return st, err
+		return st, nil, err
 	}
 	st.coze = cozetest.NewServer(cozeToken, cozeDatasetID)
 	st.cozeRec = &cozeRecorder{fake: st.coze}
 	if st.cozeURL, err = st.front(st.cozeRec.wrap(st.coze.Config.Handler)); err != nil {
-		return st, err
+		return st, nil, err
 	}
-
-	ports, err := freePorts(3)
-	if err != nil {
-		return st, err
-	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	serveAdmin := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	procAdmin := fmt.Sprintf("127.0.0.1:%d", ports[2])
-	st.ingressURL, st.ingressAdmin, st.processAdmin = "http://"+httpAddr, "http://"+serveAdmin, "http://"+procAdmin
 
 	env := map[string]string{
 		"SHOPSTREAM_KAFKA_BROKERS":    strings.Join(o.brokers, ","),
 		"EVERSHOP_WEBHOOK_SECRET":     secretText,
 		"SHOPSTREAM_LOG_LEVEL":        o.logLevel,
-		"SHOPSTREAM_HTTP_ADDR":        httpAddr,
 		"INBOX_API_URL":               st.inboxURL,
 		"INBOX_API_TOKEN":             inboxToken,
 		"COZE_API_URL":                st.cozeURL,
@@ -110,10 +103,28 @@ func startStack(ctx context.Context, o options) (*stack, error) {
 	if o.reset {
 		out, err := runTool(ctx, o.bin, environ(env), "topics")
 		if err != nil {
-			return st, fmt.Errorf("shopstream topics: %w\n%s", err, out)
+			return st, nil, fmt.Errorf("shopstream topics: %w\n%s", err, out)
 		}
 	}
 
+	return st, env, nil
+}
+
+func startStack(ctx context.Context, o options) (*stack, error) {
+	st, env, err := newFakes(ctx, o)
+	if err != nil {
+		return st, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return st, err
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	serveAdmin := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	procAdmin := fmt.Sprintf("127.0.0.1:%d", ports[2])
+	st.ingressURL, st.ingressAdmin, st.processAdmin = "http://"+httpAddr, "http://"+serveAdmin, "http://"+procAdmin
+
+	env["SHOPSTREAM_HTTP_ADDR"] = httpAddr
 	serveEnv := environ(env, "SHOPSTREAM_ADMIN_ADDR", serveAdmin)
 	procEnv := environ(env, "SHOPSTREAM_ADMIN_ADDR", procAdmin)
 	for _, p := range []struct {

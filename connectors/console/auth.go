@@ -1,0 +1,211 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	sessionCookie = "shopstream_console"
+	loginCookie   = "shopstream_console_login" // CSRF token of the login form
+	csrfField     = "csrf"
+)
+
+type session struct {
+	id, csrf, user string
+	expires        time.Time
+}
+
+// sessions is the in-memory session store: a restart logs everybody out,
+// which for an operations console is a feature.
+type sessions struct {
+	mu  sync.Mutex
+	m   map[string]*session
+	now func() time.Time
+	ttl time.Duration
+}
+
+func newSessions(now func() time.Time, ttl time.Duration) *sessions {
+	return &sessions{m: map[string]*session{}, now: now, ttl: ttl}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *sessions) create(user string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for id, se := range s.m { // drop expired ones while we are here
+		if now.After(se.expires) {
+			delete(s.m, id)
+		}
+	}
+	se := &session{id: randomToken(), csrf: randomToken(), user: user, expires: now.Add(s.ttl)}
+	s.m[se.id] = se
+	return se
+}
+
+func (s *sessions) get(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se := s.m[id]
+	if se == nil || s.now().After(se.expires) {
+		delete(s.m, id)
+		return nil
+	}
+	return se
+}
+
+func (s *sessions) drop(id string) {
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
+
+type ctxKey struct{}
+
+func sessionOf(r *http.Request) *session {
+	se, _ := r.Context().Value(ctxKey{}).(*session)
+	return se
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+func (s *Server) anonymous() bool {
+	return s.cfg.Development && s.cfg.Token == "" && s.cfg.User == ""
+}
+
+func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+}
+
+// authenticate lets a request through with a live session cookie, or a
+// bearer token (scripts; such requests carry no cookie, so they need no
+// CSRF token), or anyone in anonymous development mode. Others go to the
+// login page (GET) or get 401.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if se := s.sessions.get(c.Value); se != nil {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
+				return
+			}
+		}
+		if auth := r.Header.Get("Authorization"); s.cfg.Token != "" && strings.HasPrefix(auth, "Bearer ") {
+			if equal(strings.TrimPrefix(auth, "Bearer "), s.cfg.Token) {
+				se := &session{user: "token", csrf: ""} // no cookie: CSRF does not apply
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
+				return
+			}
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+		if s.anonymous() {
+			se := s.sessions.create("dev")
+			setCookie(w, r, sessionCookie, se.id, 0)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
+			return
+		}
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		http.Error(w, "not logged in", http.StatusUnauthorized)
+	})
+}
+
+// checkCSRF refuses a POST of a cookie session whose form does not carry
+// the session's CSRF token, or that comes from another origin.
+func (s *Server) checkCSRF(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		se := sessionOf(r)
+		if se.csrf == "" && se.id == "" { // bearer token, no cookie
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !sameOrigin(r) || !equal(r.PostFormValue(csrfField), se.csrf) {
+			s.log.Warn("console: request refused: CSRF token missing or wrong", "path", r.URL.Path, "user", se.user)
+			http.Error(w, "invalid or missing CSRF token", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sameOrigin checks Origin (or Referer) when the browser sent one.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		o = r.Header.Get("Referer")
+	}
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	tok := randomToken()
+	setCookie(w, r, loginCookie, tok, 600)
+	s.render(w, r, "login", map[string]any{"LoginCSRF": tok, "Next": safeNext(r.URL.Query().Get("next")),
+		"UserLogin": s.cfg.User != "", "TokenLogin": s.cfg.Token != "", "Error": r.URL.Query().Get("error")})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameOrigin(r) || !equal(r.PostFormValue(csrfField), c.Value) {
+		http.Error(w, "invalid or missing CSRF token", http.StatusForbidden)
+		return
+	}
+	user := ""
+	switch {
+	case s.cfg.Token != "" && r.PostFormValue("token") != "" && equal(r.PostFormValue("token"), s.cfg.Token):
+		user = "token"
+	case s.cfg.User != "" && equal(r.PostFormValue("user"), s.cfg.User) && equal(r.PostFormValue("password"), s.cfg.Password):
+		user = s.cfg.User
+	case s.anonymous():
+		user = "dev"
+	}
+	if user == "" {
+		s.log.Warn("console: login refused", "remote", r.RemoteAddr)
+		http.Redirect(w, r, "/login?error=1&next="+url.QueryEscape(safeNext(r.PostFormValue("next"))), http.StatusSeeOther)
+		return
+	}
+	se := s.sessions.create(user)
+	setCookie(w, r, loginCookie, "", -1)
+	setCookie(w, r, sessionCookie, se.id, 0)
+	s.log.Info("console: login", "user", user, "remote", r.RemoteAddr)
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if se := sessionOf(r); se != nil && se.id != "" {
+		s.sessions.drop(se.id)
+	}
+	setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,67 @@
+package console
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/shopstream/shopstream/connectors/clickhouse"
+	"github.com/shopstream/shopstream/connectors/kafka/replay"
+	"github.com/shopstream/shopstream/pipeline"
+)
+
+// EventStore is the analytics store (connectors/clickhouse.Store).
+type EventStore interface {
+	FindEvents(ctx context.Context, q clickhouse.EventQuery) ([]clickhouse.EventSummary, error)
+	Timeline(ctx context.Context, eventID string) ([]clickhouse.TimelineRow, error)
+	Delivered(ctx context.Context, ids []string) (map[string]bool, error)
+	LoadOverview(ctx context.Context, now time.Time) (clickhouse.Overview, error)
+}
+
+// DeadLetters reads the DLQ and puts events back into the flow, through
+// connectors/kafka/replay (KafkaDeadLetters), the code path of `shopstream
+// replay`.
+type DeadLetters interface {
+	List(ctx context.Context, f pipeline.ReplayFilter, limit int) (replay.Listing, error)
+	// Letter reads one dead letter by its position in the DLQ.
+	Letter(ctx context.Context, partition int32, offset int64) (replay.DeadLetter, error)
+	// Replay replays every dead letter passing f (stateless: the command
+	// line's group keeps its position); skip passes over delivered events.
+	Replay(ctx context.Context, f pipeline.ReplayFilter, dryRun bool, skip func(pipeline.Event) bool) (replay.Progress, error)
+	// Record reads the accepted record an analytics row points at.
+	Record(ctx context.Context, topic string, partition int32, offset int64) (Source, error)
+	// Resend puts an accepted event back on its topic (force re-send).
+	Resend(ctx context.Context, src Source) error
+}
+
+// Source is an accepted webhook record as read back from its topic.
+type Source struct {
+	Topic           string
+	Partition       int32
+	Offset          int64
+	Event           pipeline.Event
+	SignatureScheme string
+}
+
+// LagReader measures consumer lag per group and topic
+// (connectors/kafka.LagMonitor).
+type LagReader interface {
+	Measure(ctx context.Context) (map[string]map[string]int64, error)
+}
+
+// CatalogDoc describes the catalog document last published.
+type CatalogDoc struct {
+	Name, Hash  string
+	Products    int
+	PublishedAt time.Time
+	Where       string // where it lives (a file path, a knowledge base)
+}
+
+// Catalog is the catalog target as the console sees it.
+type Catalog interface {
+	Current(ctx context.Context) (CatalogDoc, bool, error) // false: nothing published yet
+	// OpenCSV opens the CSV that was published.
+	OpenCSV(ctx context.Context) (io.ReadCloser, error)
+	// Regenerate asks for a regeneration now; the catalog owner runs it.
+	Regenerate(ctx context.Context) error
+}

@@ -1,0 +1,86 @@
+package console
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/replay"
+	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
+)
+
+// KafkaDeadLetters is DeadLetters over the broker, through the replay
+// package (the code path of `shopstream replay`). Each call uses a client
+// of its own: reading a snapshot assigns partitions to the client, so two
+// requests must not share one.
+type KafkaDeadLetters struct {
+	Config kafka.Config
+	Log    *slog.Logger
+	Rate   float64 // replay records per second; 0 = unlimited
+}
+
+func (k KafkaDeadLetters) client() (*kgo.Client, error) {
+	return kafka.NewClient(k.Config, "console", k.Log, nil, replay.ClientOptions()...)
+}
+
+// List reads the DLQ.
+func (k KafkaDeadLetters) List(ctx context.Context, f pipeline.ReplayFilter, limit int) (replay.Listing, error) {
+	cl, err := k.client()
+	if err != nil {
+		return replay.Listing{}, err
+	}
+	defer cl.Close()
+	return replay.List(ctx, cl, f, limit)
+}
+
+// Letter reads one dead letter.
+func (k KafkaDeadLetters) Letter(ctx context.Context, partition int32, offset int64) (replay.DeadLetter, error) {
+	cl, err := k.client()
+	if err != nil {
+		return replay.DeadLetter{}, err
+	}
+	defer cl.Close()
+	r, err := replay.ReadAt(ctx, cl, schemas.TopicDLQ, partition, offset)
+	if err != nil {
+		return replay.DeadLetter{}, err
+	}
+	return replay.FromRecord(r), nil
+}
+
+// Replay runs a stateless replay.
+func (k KafkaDeadLetters) Replay(ctx context.Context, f pipeline.ReplayFilter, dryRun bool, skip func(pipeline.Event) bool) (replay.Progress, error) {
+	cl, err := k.client()
+	if err != nil {
+		return replay.Progress{}, err
+	}
+	defer cl.Close()
+	return replay.Run(ctx, cl, replay.Config{Filter: f, DryRun: dryRun, Stateless: true, Skip: skip, Rate: k.Rate})
+}
+
+// Record reads an accepted record.
+func (k KafkaDeadLetters) Record(ctx context.Context, topic string, partition int32, offset int64) (Source, error) {
+	cl, err := k.client()
+	if err != nil {
+		return Source{}, err
+	}
+	defer cl.Close()
+	r, err := replay.ReadAt(ctx, cl, topic, partition, offset)
+	if err != nil {
+		return Source{}, err
+	}
+	ev, _ := kafka.EventFromRecord(r) // a body that does not parse is still shown
+	return Source{Topic: topic, Partition: partition, Offset: offset, Event: ev, SignatureScheme: kafka.Header(r, schemas.HeaderSignatureScheme)}, nil
+}
+
+// Resend produces the event back on its topic.
+func (k KafkaDeadLetters) Resend(ctx context.Context, src Source) error {
+	cl, err := k.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return replay.Produce(ctx, cl, src.Topic, src.Event, src.SignatureScheme)
+}

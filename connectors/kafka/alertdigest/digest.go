@@ -1,0 +1,278 @@
+// Package alertdigest carries store alerts through Kafka to the store
+// team's channels, coalescing bursts into digests for the whole group.
+//
+// The processors publish each alert (Publisher, a pipeline.AlertSender) to
+// the single-partition topic shopstream.alerts before they mark the
+// product event; one member of the shopstream-alerts group owns that
+// partition, however many processes run. Its owner coalesces alerts with
+// the catalog sync's window (pipeline.DebounceWindow over each record's
+// produce time: quiet period after the last, never later than max wait
+// after the first) and then sends the window: fewer than the digest
+// minimum one by one, more as one digest (pipeline.PlanDigest). Records are
+// marked and committed only after every message of their window was
+// accepted; a window that fails transiently is retried with backoff for as
+// long as it takes (like a catalog sync), and a revoke stops the owner so
+// the next one re-reads the window from the committed offset and sends the
+// same ids again (the channels are idempotent by id).
+package alertdigest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
+)
+
+// Publisher is the processors' pipeline.AlertSender: it makes an alert
+// durable in the alerts topic and returns once the broker acknowledged it.
+type Publisher struct {
+	prod  *kafka.Producer
+	topic string
+	now   func() time.Time
+}
+
+// NewPublisher builds the publisher over a shared producer.
+func NewPublisher(prod *kafka.Producer, topic string, now func() time.Time) *Publisher {
+	if now == nil {
+		now = time.Now
+	}
+	return &Publisher{prod: prod, topic: topic, now: now}
+}
+
+// SendAlert implements pipeline.AlertSender.
+func (p *Publisher) SendAlert(ctx context.Context, a pipeline.Alert) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return pipeline.Permanentf("alert %s: encode: %w", a.ID, err)
+	}
+	return p.prod.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte("alerts"), Value: b, Timestamp: p.now(),
+		Headers: []kgo.RecordHeader{{Key: schemas.HeaderEventID, Value: []byte(a.ID)},
+			{Key: schemas.HeaderEventType, Value: []byte(pipeline.AlertEventType(a.Trigger))}}})
+}
+
+// Channels sends one alert or one digest (pipeline.AlertChannels).
+type Channels interface {
+	SendAlert(ctx context.Context, a pipeline.Alert) error
+	SendDigest(ctx context.Context, d pipeline.AlertDigest) error
+}
+
+// Config configures the Digester.
+type Config struct {
+	Group, Topic   string // schemas.GroupAlerts, schemas.TopicAlerts
+	Quiet, MaxWait time.Duration
+	Rule           pipeline.DigestRule
+	SessionTimeout time.Duration
+	// Backoff bounds the retry of a failing window (1 s doubling to 30 s).
+	Backoff time.Duration
+	Now     func() time.Time
+}
+
+// Digester consumes the alerts topic and sends its windows.
+type Digester struct {
+	cfg  Config
+	ch   Channels
+	log  *slog.Logger
+	cons *consume.Consumer
+
+	mu     sync.Mutex
+	owners map[int32]*owner
+	sent   prometheus.Counter
+}
+
+// New builds the digester and its consumer.
+func New(kcfg kafka.Config, cfg Config, ch Channels, log *slog.Logger, reg prometheus.Registerer) (*Digester, error) {
+	if cfg.Group == "" {
+		cfg.Group = schemas.GroupAlerts
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = schemas.TopicAlerts
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Digester{cfg: cfg, ch: ch, log: log.With("component", "alert-digest"), owners: map[int32]*owner{},
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "shopstream_alert_messages_total",
+			Help: "Alert messages (single alerts and digests) accepted by the alert channels."})}
+	if reg != nil {
+		reg.MustRegister(d.sent)
+	}
+	cons, err := consume.New(kcfg, consume.Config{
+		Group: cfg.Group, Topics: []string{cfg.Topic}, Role: "alert-digest",
+		SessionTimeout: cfg.SessionTimeout, HandleDeferred: d.take, OnRevoked: d.revoked,
+	}, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	d.cons = cons
+	return d, nil
+}
+
+// Run consumes until ctx ends.
+func (d *Digester) Run(ctx context.Context) error { return d.cons.Run(ctx) }
+
+func (d *Digester) revoked(_ context.Context, _ string, partition int32) {
+	d.mu.Lock()
+	o := d.owners[partition]
+	delete(d.owners, partition)
+	d.mu.Unlock()
+	if o != nil {
+		o.stop()
+	}
+}
+
+// take hands a record to its partition's owner; it blocks while the owner
+// is sending a window (back-pressure: memory holds one window at most).
+func (d *Digester) take(ctx context.Context, r *kgo.Record, m consume.Marker) error {
+	d.mu.Lock()
+	o := d.owners[r.Partition]
+	if o == nil || o.ctx.Err() != nil {
+		o = d.newOwner(ctx)
+		d.owners[r.Partition] = o
+		go o.run()
+	}
+	d.mu.Unlock()
+	select {
+	case o.in <- taken{r, m}:
+		return nil
+	case <-o.ctx.Done():
+		return o.ctx.Err()
+	}
+}
+
+type taken struct {
+	r *kgo.Record
+	m consume.Marker
+}
+
+type owner struct {
+	d      *Digester
+	ctx    context.Context
+	cancel context.CancelFunc
+	in     chan taken
+	done   chan struct{}
+}
+
+func (d *Digester) newOwner(ctx context.Context) *owner {
+	ctx, cancel := context.WithCancel(ctx)
+	return &owner{d: d, ctx: ctx, cancel: cancel, in: make(chan taken), done: make(chan struct{})}
+}
+
+func (o *owner) stop() {
+	o.cancel()
+	<-o.done
+}
+
+// run collects a window and sends it when it is due.
+func (o *owner) run() {
+	defer close(o.done)
+	cfg := o.d.cfg
+	w := pipeline.NewDebounceWindow(cfg.Quiet, cfg.MaxWait)
+	var (
+		alerts []pipeline.Alert
+		recs   []*kgo.Record
+		marker consume.Marker
+	)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-o.ctx.Done():
+			return
+		case t := <-o.in:
+			recs, marker = append(recs, t.r), t.m
+			var a pipeline.Alert
+			if err := json.Unmarshal(t.r.Value, &a); err != nil || a.ID == "" {
+				o.d.log.Warn("leaving out a record that is no alert", "offset", t.r.Offset, "error", err)
+			} else {
+				alerts = append(alerts, a)
+			}
+			w.Mark(t.r.Timestamp)
+		case <-timer.C:
+		}
+		phase, at := w.Phase(cfg.Now())
+		switch phase {
+		case pipeline.WindowIdle:
+			continue
+		case pipeline.WindowQuiet:
+			timer.Reset(max(at.Sub(cfg.Now()), time.Millisecond))
+			continue
+		}
+		started := cfg.Now()
+		if err := o.send(alerts); err != nil {
+			return // ctx ended: the next owner re-reads the window
+		}
+		if !marker.Mark(recs...) {
+			return
+		}
+		if err := marker.Commit(o.ctx); err != nil && o.ctx.Err() == nil {
+			o.d.log.Warn("alert window sent, commit failed (it commits with the next)", "error", err)
+		}
+		alerts, recs = nil, nil
+		w.Reset(started)
+	}
+}
+
+// send delivers a window's messages, retrying transient failures with
+// backoff until they succeed or ctx ends. A message refused permanently is
+// logged and left out: a bad alert must not hold back every later one.
+func (o *owner) send(window []pipeline.Alert) error {
+	singles, digest := pipeline.PlanDigest(o.d.cfg.Rule, window)
+	var msgs []func(context.Context) error
+	var names []string
+	for _, a := range singles {
+		msgs = append(msgs, func(ctx context.Context) error { return o.d.ch.SendAlert(ctx, a) })
+		names = append(names, a.ID)
+	}
+	if digest != nil {
+		msgs = append(msgs, func(ctx context.Context) error { return o.d.ch.SendDigest(ctx, *digest) })
+		names = append(names, digest.ID)
+		o.d.log.Info("alert digest", "digest", digest.ID, "alerts", digest.Total)
+	}
+	for i, send := range msgs {
+		wait := o.d.cfg.Backoff
+		for {
+			err := send(o.ctx)
+			if err == nil {
+				o.d.sent.Inc()
+				break
+			}
+			if o.ctx.Err() != nil {
+				return o.ctx.Err()
+			}
+			if pipeline.IsPermanent(err) {
+				o.d.log.Error("alert message refused for good; left out", "id", names[i], "error", err)
+				break
+			}
+			o.d.log.Warn("alert message failed; retrying", "id", names[i], "retry_in", wait.String(), "error", err)
+			select {
+			case <-o.ctx.Done():
+				return o.ctx.Err()
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 30*time.Second)
+		}
+	}
+	return nil
+}
+
+// String names the digester for logs.
+func (d *Digester) String() string { return fmt.Sprintf("alert digest (%s)", d.cfg.Topic) }

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+type fakeAlertSender struct {
+	mu   sync.Mutex
+	fail error
+	sent []Alert
+}
+
+func (f *fakeAlertSender) SendAlert(_ context.Context, a Alert) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.sent = append(f.sent, a)
+	return nil
+}
+
+func (f *fakeAlertSender) ids() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, a := range f.sent {
+		ids = append(ids, string(a.Trigger)+":"+a.ID)
+	}
+	return ids
+}
+
+func alertProcessor(t *testing.T, autoSync bool) (*Processor, *fakeAlertSender, *fakeForwarder, *outcomes) {
+	t.Helper()
+	fwd, rec, sender := &fakeForwarder{}, &outcomes{}, &fakeAlertSender{}
+	p, err := NewProcessor(ProcessorConfig{AutoSyncCatalog: autoSync, Retry: RetryPolicy{Tiers: []time.Duration{time.Second}}}, ProcessorDeps{
+		Notifier: &fakeInbox{}, Catalog: fwd, Forwarder: fwd, Recorder: rec,
+		Alerts: NewAlertEngine(testRules(), NewMemoryAlertStore()), AlertSender: sender,
+		Now: func() time.Time { return alertT0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sender, fwd, rec
+}
+
+func productDelivery(ev Event, attempt int) Delivery {
+	return Delivery{Event: ev, Attempt: attempt, Topic: "evershop.product"}
+}
+
+func TestProcessorSendsStoreAlertsOnce(t *testing.T) {
+	p, sender, fwd, rec := alertProcessor(t, true)
+	ctx := t.Context()
+	for _, ev := range []Event{productEv("a", 0, qty(3)), productEv("b", 1, qty(0)), productEv("c", 2, qty(0))} {
+		if err := p.Handle(ctx, productDelivery(ev, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sender.ids(); len(got) != 1 || !strings.HasPrefix(got[0], "out_of_stock:") {
+		t.Fatalf("alerts sent: %v", got)
+	}
+	if len(fwd.marked) != 3 {
+		t.Errorf("catalog marks: %d, want 3 (alerts come on top of the catalog)", len(fwd.marked))
+	}
+	var rows []Outcome
+	for _, o := range rec.all() {
+		if o.EventType == AlertEventType(AlertOutOfStock) {
+			rows = append(rows, o)
+		}
+	}
+	if len(rows) != 1 || rows[0].Status != StatusCompleted || rows[0].AlertOld != "3" || rows[0].AlertNew != "0" || rows[0].EntityID != "7" || rows[0].AlertTrigger != "out_of_stock" {
+		t.Fatalf("alert outcome rows: %+v", rows)
+	}
+}
+
+func TestProcessorAlertFailureRetriesTheSameAlert(t *testing.T) {
+	p, sender, fwd, _ := alertProcessor(t, false)
+	ctx := t.Context()
+	if err := p.Handle(ctx, productDelivery(productEv("a", 0, qty(3)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	sender.fail = Retryable(errors.New("webhook 503"), 0)
+	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd.retried) != 1 || len(sender.ids()) != 0 {
+		t.Fatalf("retried %d, sent %v", len(fwd.retried), sender.ids())
+	}
+	// The tier's redelivery sends the alert the state recorded, same id.
+	sender.fail = nil
+	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 2)); err != nil {
+		t.Fatal(err)
+	}
+	// A later, older replay from the DLQ fires nothing.
+	if err := p.Handle(ctx, productDelivery(productEv("z", -5, qty(0)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sender.ids(); len(got) != 1 || got[0] != "out_of_stock:"+AlertID(AlertOutOfStock, "7", "b") {
+		t.Fatalf("alerts sent: %v", got)
+	}
+}
+
+func TestProcessorDeadLetterRaisesAnAlert(t *testing.T) {
+	p, sender, fwd, _ := alertProcessor(t, true)
+	d := Delivery{Attempt: 1, Topic: "evershop.order", Event: Event{ID: "e9", Type: OrderUpdated, Kind: KindOrder, EntityID: "42", Data: []byte(`{"order_id":42,`)}}
+	if err := p.Handle(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd.dead) != 1 || len(sender.sent) != 1 {
+		t.Fatalf("dead %d, alerts %v", len(fwd.dead), sender.sent)
+	}
+	a := sender.sent[0]
+	text := AlertText(a, "")
+	for _, want := range []string{"order.updated", "e9", "42", "1 attempt", "shopstream replay --event-id e9"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("dead-letter alert %q lacks %q", text, want)
+		}
+	}
+}
+
+func TestAlertText(t *testing.T) {
+	a := Alert{Trigger: AlertPriceChange, ProductID: "7", SKU: "MUG-1", Name: "Blue mug", Old: "20.00", New: "15.00"}
+	got := AlertText(a, "https://shop.example.com/")
+	want := "Price change: Blue mug (SKU MUG-1) — regular price 20.00 → 15.00 (-25.0%). https://shop.example.com/admin/products/edit/7"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	a = Alert{Trigger: AlertLowStock, ProductID: "7", Old: "6", New: "5"}
+	if got := AlertText(a, ""); got != "Low stock: Product 7 — 5 left (was 6)." {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestAlertChannelsQuietHoursAndPartialFailure(t *testing.T) {
+	inbox, hook := &fakeInbox{}, &fakeAlertSender{}
+	ch, err := NewAlertChannels(inbox, "staff@example.com", "", hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	quiet := Alert{ID: "a1", Trigger: AlertOutOfStock, ProductID: "7", Old: "1", New: "0", Quiet: true}
+	if err := ch.SendAlert(ctx, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if len(inbox.sent) != 1 || len(hook.sent) != 0 || inbox.sent[0].Email != "staff@example.com" || inbox.sent[0].EventID != "a1" {
+		t.Fatalf("quiet: inbox %v, webhook %v", inbox.sent, hook.sent)
+	}
+	// The inbox fails transiently, the webhook takes it: the retry does not
+	// post to the webhook again.
+	inbox.fail = func(Notification) error { return Retryable(errors.New("inbox 503"), 0) }
+	loud := Alert{ID: "a2", Trigger: AlertOutOfStock, ProductID: "7", Old: "1", New: "0"}
+	if err := ch.SendAlert(ctx, loud); err == nil || IsPermanent(err) {
+		t.Fatalf("partial failure: %v, want retryable", err)
+	}
+	inbox.fail = nil
+	if err := ch.SendAlert(ctx, loud); err != nil {
+		t.Fatal(err)
+	}
+	if len(hook.sent) != 1 || len(inbox.sent) != 2 {
+		t.Fatalf("after retry: webhook %d posts, inbox %d", len(hook.sent), len(inbox.sent))
+	}
+	hook.fail = Permanent(errors.New("webhook 400"))
+	if err := ch.SendAlert(ctx, Alert{ID: "a3", Trigger: AlertLowStock}); !IsPermanent(err) {
+		t.Fatalf("webhook 400 alone: %v, want permanent", err)
+	}
+}
+
+// TestProcessorHeldTooLongRaisesOneAlert: an event held through a 10-minute
+// inbox outage raises one needs-a-person alert once held for the configured
+// 2 minutes, and is delivered when the inbox is back.
+func TestProcessorHeldTooLongRaisesOneAlert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		inbox := &fakeInbox{fail: func(Notification) error {
+			if time.Since(start) < 10*time.Minute {
+				return Retryable(errors.New("inbox: 503"), 0)
+			}
+			return nil
+		}}
+		fwd, rec, sender := &fakeForwarder{}, &outcomes{}, &fakeAlertSender{}
+		p, err := NewProcessor(ProcessorConfig{HoldAlertAfter: 2 * time.Minute}, ProcessorDeps{
+			Notifier: inbox, Catalog: fwd, Forwarder: fwd, Recorder: rec, AlertSender: sender})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Other orders fail first; the one that opens the breaker is held.
+		for i := range DefaultBreakerFailureThreshold - 1 {
+			if err := p.Handle(t.Context(), orderUpdate(fmt.Sprintf("o%d", i), fmt.Sprint(100+i), "shipped", "pending", t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := orderUpdate("held", "7", "shipped", "pending", t0)
+		d.Event.ReceivedAt = time.Now()
+		if err := p.Handle(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+		if len(sender.sent) != 1 || sender.sent[0].Trigger != AlertHeldTooLong || sender.sent[0].EventID != "held" {
+			t.Fatalf("alerts: %+v", sender.sent)
+		}
+		if !strings.Contains(AlertText(sender.sent[0], ""), "has been held for") {
+			t.Errorf("text: %q", AlertText(sender.sent[0], ""))
+		}
+		if n := len(inbox.sent); n != 1 || inbox.sent[0].EventID != "held" {
+			t.Fatalf("inbox got %d messages", n)
+		}
+	})
+}
