@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shopstream/shopstream/internal/clock"
 )
 
 var errMissing = errors.New("topic does not exist")
@@ -19,7 +23,27 @@ var errMissing = errors.New("topic does not exist")
 // topics that do not exist yet are not counted (`shopstream topics` creates
 // them with the common count); a topic of with (state aligned with the
 // consumed partitions, not consumed itself) must exist.
+//
+// A topic of with that the broker does not know yet is asked again for up
+// to metadataGrace: right after `shopstream topics` created it, a loaded
+// broker may still answer UNKNOWN_TOPIC_OR_PARTITION (seen in the soak
+// benchmark: two of three processors exited at start).
 func CheckCoPartitioned(ctx context.Context, adm *kadm.Client, topics []string, with ...string) error {
+	var last error
+	_ = clock.Poll(ctx, 250*time.Millisecond, metadataGrace, func(ctx context.Context) error {
+		last = checkCoPartitioned(ctx, adm, topics, with...)
+		if errors.Is(last, errMissing) || errors.Is(last, kerr.UnknownTopicOrPartition) {
+			return last // not there yet: ask again
+		}
+		return nil // checked: last is the answer
+	})
+	return last
+}
+
+// metadataGrace bounds the wait for a just-created aligned state topic.
+const metadataGrace = 10 * time.Second
+
+func checkCoPartitioned(ctx context.Context, adm *kadm.Client, topics []string, with ...string) error {
 	all := slices.Concat(topics, with)
 	td, err := adm.ListTopics(ctx, all...)
 	if err != nil {
