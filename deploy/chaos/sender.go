@@ -176,6 +176,9 @@ func (s *sender) run(ctx context.Context, rounds [][]*event, perSecond float64) 
 		// when a send or the scheduler is slow.
 		start := time.Now()
 		for i, e := range round {
+			if ctx.Err() != nil {
+				break // interrupted: offer nothing more
+			}
 			if gap > 0 {
 				if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
 					time.Sleep(d)
