@@ -62,7 +62,10 @@ func AlertText(a Alert, storeURL string) string {
 func DeadLetterAlert(d Delivery, cause error, at time.Time) Alert {
 	detail := fmt.Sprintf("Needs a person: %s %s (entity %s) was dead-lettered after %d attempt(s): %s. Fix the cause, then: shopstream replay --event-id %s",
 		d.Event.Type, d.Event.ID, d.Event.EntityID, d.Attempt, TruncateError(cause), d.Event.ID)
-	return Alert{ID: AlertID(AlertDeadLetter, d.Event.ID, strconv.Itoa(d.Attempt)), Trigger: AlertDeadLetter,
+	// A redelivery of the same record keeps the id (the channels drop the
+	// copy); a replayed event that dies again starts a new retry budget
+	// (d.Since is its replay time), so its second death is a new alert.
+	return Alert{ID: AlertID(AlertDeadLetter, d.Event.ID, strconv.Itoa(d.Attempt)+"@"+kafkaSafe(d.Since())), Trigger: AlertDeadLetter,
 		ProductID: d.Event.EntityID, EventID: d.Event.ID, At: at, New: TruncateError(cause), Old: strconv.Itoa(d.Attempt), Detail: detail}
 }
 

@@ -6,10 +6,10 @@ import (
 )
 
 // productAlerts evaluates a product event for store alerts and sends what
-// it fires. The state is saved before the sends (AlertEngine), so a failed
-// send forwards the product event to the retry tiers and its redelivery
-// sends the same alerts (same ids, idempotent channels); an older event
-// fires nothing. complete records the event's own completed outcome (when
+// it fires. The state is saved before the sends (AlertEngine), so a send
+// that fails is retried in place with the same event, which sends the same
+// alerts again (same ids, idempotent channels); an older event fires
+// nothing. complete records the event's own completed outcome (when
 // no catalog sync will).
 func (p *Processor) productAlerts(ctx context.Context, d Delivery, start time.Time, complete bool) error {
 	alerts, err := p.deps.Alerts.Evaluate(ctx, d.Event)
@@ -25,8 +25,16 @@ func (p *Processor) productAlerts(ctx context.Context, d Delivery, start time.Ti
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.recordAlert(d, a, sent, StatusRetrying, err)
-			return p.fail(ctx, d, start, err)
+			if IsPermanent(err) {
+				p.recordAlert(d, a, sent, StatusDead, err)
+				return p.fail(ctx, d, start, err)
+			}
+			// Transient (the alerts topic unreachable): retry this event in
+			// place, as a catalog mark that fails does. Forwarding it to a
+			// tier would let a newer event of the product be applied first,
+			// and the retried event, older by then, would fire nothing: its
+			// alert, already in the saved state, would be lost.
+			return err
 		}
 		p.recordAlert(d, a, sent, StatusCompleted, nil)
 	}

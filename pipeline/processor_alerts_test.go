@@ -86,16 +86,20 @@ func TestProcessorAlertFailureRetriesTheSameAlert(t *testing.T) {
 	if err := p.Handle(ctx, productDelivery(productEv("a", 0, qty(3)), 1)); err != nil {
 		t.Fatal(err)
 	}
-	sender.fail = Retryable(errors.New("webhook 503"), 0)
-	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 1)); err != nil {
-		t.Fatal(err)
+	sender.fail = Retryable(errors.New("alerts topic unreachable"), 0)
+	// A transient failure is the runtime's to retry in place: the event is
+	// not forwarded to a tier, where a newer event of the product could
+	// overtake it and its alert (already in the saved state) be lost.
+	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 1)); err == nil || IsPermanent(err) {
+		t.Fatalf("Handle = %v, want the retryable error back", err)
 	}
-	if len(fwd.retried) != 1 || len(sender.ids()) != 0 {
+	if len(fwd.retried) != 0 || len(sender.ids()) != 0 {
 		t.Fatalf("retried %d, sent %v", len(fwd.retried), sender.ids())
 	}
-	// The tier's redelivery sends the alert the state recorded, same id.
+	// The runtime's retry of the same record sends the alert the state
+	// recorded, same id.
 	sender.fail = nil
-	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 2)); err != nil {
+	if err := p.Handle(ctx, productDelivery(productEv("b", 1, qty(0)), 1)); err != nil {
 		t.Fatal(err)
 	}
 	// A later, older replay from the DLQ fires nothing.
@@ -211,4 +215,21 @@ func TestProcessorHeldTooLongRaisesOneAlert(t *testing.T) {
 			t.Fatalf("inbox got %d messages", n)
 		}
 	})
+}
+
+// A redelivered dead letter keeps its alert id (the channels drop the copy);
+// a replayed event that dies again is a new alert.
+func TestDeadLetterAlertIDPerRetryBudget(t *testing.T) {
+	received := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := Delivery{Attempt: 4, Event: Event{ID: "e1", Type: OrderUpdated, EntityID: "42", ReceivedAt: received}}
+	cause := errors.New("inbox: HTTP 400")
+	first := DeadLetterAlert(d, cause, received.Add(time.Minute))
+	if again := DeadLetterAlert(d, cause, received.Add(2*time.Minute)); again.ID != first.ID {
+		t.Errorf("redelivery: id %s, want %s", again.ID, first.ID)
+	}
+	replayed := d
+	replayed.RetrySince = received.Add(time.Hour) // shopstream replay starts a new budget
+	if second := DeadLetterAlert(replayed, cause, received.Add(2*time.Hour)); second.ID == first.ID {
+		t.Errorf("a replayed event's second death reuses the alert id %s", first.ID)
+	}
 }
