@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -111,7 +113,9 @@ func decodeEnvelopeSlow(body []byte) (Envelope, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return Envelope{}, malformed("body is not a JSON object: %s", jsonErrorText(err))
 	}
-	if dec.More() {
+	// Anything but the end after the object is refused, a stray '}' or ']'
+	// too (Decoder.More reports false for those).
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Envelope{}, malformed("body has data after the JSON object")
 	}
 	if raw.Event == nil || *raw.Event == "" {

@@ -60,6 +60,8 @@ func TestParseEnvelopeErrors(t *testing.T) {
 		{"array", KindOrder, `[1,2]`, Malformed, ""},
 		{"null", KindOrder, `null`, Malformed, ""},
 		{"trailing data", KindOrder, `{"event":"order.created","timestamp":"2025-10-28T12:00:00Z","data":{"id":1}} {}`, Malformed, ""},
+		{"stray closing brace", KindOrder, `{"event":"order.created","timestamp":"2025-10-28T12:00:00Z","data":{"id":1}}}`, Malformed, ""},
+		{"stray closing bracket", KindOrder, `{"event":"order.created","timestamp":"2025-10-28T12:00:00Z","data":{"id":1}}]`, Malformed, ""},
 		{"no event", KindOrder, `{"timestamp":"2025-10-28T12:00:00Z","data":{"id":1}}`, Malformed, ""},
 		{"empty event", KindOrder, `{"event":"","timestamp":"2025-10-28T12:00:00Z","data":{"id":1}}`, Malformed, ""},
 		{"no timestamp", KindOrder, `{"event":"order.created","data":{"id":1}}`, Malformed, ""},
