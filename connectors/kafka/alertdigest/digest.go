@@ -12,8 +12,23 @@
 // marked and committed only after every message of their window was
 // accepted; a window that fails transiently is retried with backoff for as
 // long as it takes (like a catalog sync), and a revoke stops the owner so
-// the next one re-reads the window from the committed offset and sends the
-// same ids again (the channels are idempotent by id).
+// the next one re-reads the window from the committed offset (the channels
+// are idempotent by id).
+//
+// The window is measured on produce times, so records that are already
+// older than the quiet period when the owner reads them (a new owner
+// re-reading the uncommitted window, records queued while a slow window
+// was being sent) make a window that is due at once. Such a window is not
+// sent on the first late record: the owner waits for a pause in arrivals
+// (settle, min(Quiet, 200 ms)), but no longer than lateMax (2 s, or the
+// max wait when shorter) after the first late record, so a backlog becomes
+// one digest rather than one message per alert, and a steady stream is
+// still sent.
+//
+// The digester remembers the ids of the alerts it sent (alone or in a
+// digest) in a bounded LRU (rememberSent ids) and leaves them out of later
+// windows: an alert re-published by a retried product event, or re-read
+// after a revoke, is not sent twice by the same process.
 package alertdigest
 
 import (
@@ -29,6 +44,7 @@ import (
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/consume"
+	"github.com/shopstream/shopstream/internal/lru"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -77,12 +93,30 @@ type Config struct {
 	Now     func() time.Time
 }
 
+// rememberSent bounds the ids of sent alerts a digester remembers.
+const rememberSent = 10_000
+
+// Late-window timing: a window that is already due when a record arrives
+// waits for a pause of settle in arrivals (at most maxSettle), but no
+// longer than maxLate (or the max wait, when shorter) after its first late
+// record.
+const (
+	maxSettle = 200 * time.Millisecond
+	maxLate   = 2 * time.Second
+)
+
 // Digester consumes the alerts topic and sends its windows.
 type Digester struct {
 	cfg  Config
 	ch   Channels
 	log  *slog.Logger
 	cons *consume.Consumer
+
+	settle, lateMax time.Duration
+	// sentIDs holds the ids of alerts accepted by the channels (alone or
+	// in a digest), least recently used forgotten first; it outlives the
+	// owners, so a new owner does not send them again either.
+	sentIDs *lru.Cache[string, struct{}]
 
 	mu     sync.Mutex
 	owners map[int32]*owner
@@ -91,6 +125,23 @@ type Digester struct {
 
 // New builds the digester and its consumer.
 func New(kcfg kafka.Config, cfg Config, ch Channels, log *slog.Logger, reg prometheus.Registerer) (*Digester, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := newDigester(cfg, ch, log, reg)
+	cons, err := consume.New(kcfg, consume.Config{
+		Group: d.cfg.Group, Topics: []string{d.cfg.Topic}, Role: "alert-digest",
+		SessionTimeout: d.cfg.SessionTimeout, HandleDeferred: d.take, OnRevoked: d.revoked,
+	}, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	d.cons = cons
+	return d, nil
+}
+
+// newDigester builds the digester without its consumer.
+func newDigester(cfg Config, ch Channels, log *slog.Logger, reg prometheus.Registerer) *Digester {
 	if cfg.Group == "" {
 		cfg.Group = schemas.GroupAlerts
 	}
@@ -109,21 +160,23 @@ func New(kcfg kafka.Config, cfg Config, ch Channels, log *slog.Logger, reg prome
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	quiet, maxWait := cfg.Quiet, cfg.MaxWait
+	if quiet <= 0 {
+		quiet = pipeline.DefaultCatalogQuiet
+	}
+	if maxWait <= 0 {
+		maxWait = pipeline.DefaultCatalogMaxWait
+	}
+	settle := min(quiet, maxSettle)
 	d := &Digester{cfg: cfg, ch: ch, log: log.With("component", "alert-digest"), owners: map[int32]*owner{},
+		settle: settle, lateMax: max(min(maxLate, maxWait), settle),
+		sentIDs: lru.New[string, struct{}](rememberSent),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "shopstream_alert_messages_total",
 			Help: "Alert messages (single alerts and digests) accepted by the alert channels."})}
 	if reg != nil {
 		reg.MustRegister(d.sent)
 	}
-	cons, err := consume.New(kcfg, consume.Config{
-		Group: cfg.Group, Topics: []string{cfg.Topic}, Role: "alert-digest",
-		SessionTimeout: cfg.SessionTimeout, HandleDeferred: d.take, OnRevoked: d.revoked,
-	}, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	d.cons = cons
-	return d, nil
+	return d
 }
 
 // Run consumes until ctx ends.
@@ -190,14 +243,19 @@ func (o *owner) run() {
 		alerts []pipeline.Alert
 		recs   []*kgo.Record
 		marker consume.Marker
+		// lateFirst and lateLast are when the first and the latest record
+		// arrived for a window that was already due (zero: none did).
+		lateFirst, lateLast time.Time
 	)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		arrived := false
 		select {
 		case <-o.ctx.Done():
 			return
 		case t := <-o.in:
+			arrived = true
 			recs, marker = append(recs, t.r), t.m
 			var a pipeline.Alert
 			if err := json.Unmarshal(t.r.Value, &a); err != nil || a.ID == "" {
@@ -208,13 +266,35 @@ func (o *owner) run() {
 			w.Mark(t.r.Timestamp)
 		case <-timer.C:
 		}
-		phase, at := w.Phase(cfg.Now())
+		now := cfg.Now()
+		phase, at := w.Phase(now)
 		switch phase {
 		case pipeline.WindowIdle:
 			continue
 		case pipeline.WindowQuiet:
-			timer.Reset(max(at.Sub(cfg.Now()), time.Millisecond))
+			timer.Reset(max(at.Sub(now), time.Millisecond))
 			continue
+		}
+		// Due. A record that arrives when its window is already due was
+		// read late (a backlog, or queued behind a slow send): wait for a
+		// pause in arrivals, bounded since the first late record, so the
+		// rest of the backlog joins the window instead of making windows
+		// of one.
+		if arrived {
+			if lateFirst.IsZero() {
+				lateFirst = now
+			}
+			lateLast = now
+		}
+		if !lateFirst.IsZero() {
+			sendAt := lateLast.Add(o.d.settle)
+			if bound := lateFirst.Add(o.d.lateMax); bound.Before(sendAt) {
+				sendAt = bound
+			}
+			if now.Before(sendAt) {
+				timer.Reset(max(sendAt.Sub(now), time.Millisecond))
+				continue
+			}
 		}
 		started := cfg.Now()
 		if err := o.send(alerts); err != nil {
@@ -227,6 +307,7 @@ func (o *owner) run() {
 			o.d.log.Warn("alert window sent, commit failed (it commits with the next)", "error", err)
 		}
 		alerts, recs = nil, nil
+		lateFirst, lateLast = time.Time{}, time.Time{}
 		w.Reset(started)
 	}
 }
@@ -234,17 +315,31 @@ func (o *owner) run() {
 // send delivers a window's messages, retrying transient failures with
 // backoff until they succeed or ctx ends. A message refused permanently is
 // logged and left out: a bad alert must not hold back every later one.
+// Alerts this digester already sent are left out; those accepted now are
+// remembered.
 func (o *owner) send(window []pipeline.Alert) error {
-	singles, digest := pipeline.PlanDigest(o.d.cfg.Rule, window)
+	fresh := window[:0:0]
+	for _, a := range window {
+		if _, ok := o.d.sentIDs.Get(a.ID); !ok {
+			fresh = append(fresh, a)
+		}
+	}
+	if n := len(window) - len(fresh); n > 0 {
+		o.d.log.Info("alerts already sent; left out of the window", "alerts", n)
+	}
+	singles, digest := pipeline.PlanDigest(o.d.cfg.Rule, fresh)
 	var msgs []func(context.Context) error
 	var names []string
+	var covers [][]pipeline.Alert
 	for _, a := range singles {
 		msgs = append(msgs, func(ctx context.Context) error { return o.d.ch.SendAlert(ctx, a) })
 		names = append(names, a.ID)
+		covers = append(covers, []pipeline.Alert{a})
 	}
 	if digest != nil {
 		msgs = append(msgs, func(ctx context.Context) error { return o.d.ch.SendDigest(ctx, *digest) })
 		names = append(names, digest.ID)
+		covers = append(covers, digest.Alerts)
 		o.d.log.Info("alert digest", "digest", digest.ID, "alerts", digest.Total)
 	}
 	for i, send := range msgs {
@@ -253,6 +348,9 @@ func (o *owner) send(window []pipeline.Alert) error {
 			err := send(o.ctx)
 			if err == nil {
 				o.d.sent.Inc()
+				for _, a := range covers[i] {
+					o.d.sentIDs.Put(a.ID, struct{}{})
+				}
 				break
 			}
 			if o.ctx.Err() != nil {

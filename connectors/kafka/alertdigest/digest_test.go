@@ -22,6 +22,7 @@ type fakeChannels struct {
 	failFor int // transient failures before the first success
 	singles []pipeline.Alert
 	digests []pipeline.AlertDigest
+	at      []time.Time // when each accepted message was sent
 }
 
 func (f *fakeChannels) fail() error {
@@ -39,6 +40,7 @@ func (f *fakeChannels) SendAlert(_ context.Context, a pipeline.Alert) error {
 		return err
 	}
 	f.singles = append(f.singles, a)
+	f.at = append(f.at, time.Now())
 	return nil
 }
 
@@ -49,6 +51,7 @@ func (f *fakeChannels) SendDigest(_ context.Context, d pipeline.AlertDigest) err
 		return err
 	}
 	f.digests = append(f.digests, d)
+	f.at = append(f.at, time.Now())
 	return nil
 }
 
@@ -153,4 +156,53 @@ func splitLines(s string) []string {
 		}
 	}
 	return out
+}
+
+// TestDigesterBacklogAfterRestartIsOneDigest: 50 alerts published an hour
+// ago and never committed (the owner's process restarted) are read at once
+// by the new owner and sent as one digest, not 50 singles.
+func TestDigesterBacklogAfterRestartIsOneDigest(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, schemas.TopicAlerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	kcfg := kafka.DefaultConfig()
+	kcfg.Brokers = c.ListenAddrs()
+	log := slog.New(slog.DiscardHandler)
+	prod, err := kafka.NewProducer(kcfg, "test-producer", log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	pub := NewPublisher(prod, schemas.TopicAlerts, func() time.Time { return time.Now().Add(-time.Hour) })
+	for i := range 50 {
+		if err := pub.SendAlert(t.Context(), testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ch := &fakeChannels{}
+	d, err := New(kcfg, Config{Quiet: 300 * time.Millisecond, MaxWait: 5 * time.Second, Rule: pipeline.DigestRule{Min: 5, First: 3},
+		Backoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second}, ch, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("digester: %v", err)
+		}
+	})
+	waitFor(t, "the backlog sent", func() bool { s, n := ch.counts(); return s+n > 0 })
+	time.Sleep(500 * time.Millisecond) // nothing more may follow
+	if s, n := ch.counts(); s != 0 || n != 1 {
+		t.Fatalf("%d singles, %d digests; want 0 and 1", s, n)
+	}
+	if got := ch.digests[0].Total; got != 50 {
+		t.Fatalf("digest has %d alerts, want 50", got)
+	}
 }
