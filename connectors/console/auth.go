@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
@@ -18,22 +19,30 @@ const (
 	csrfField     = "csrf"
 )
 
+// maxSessions caps the live sessions: past it, creating one drops the
+// oldest (anonymous development mode opens one per cookieless request).
+const maxSessions = 1000
+
 type session struct {
 	id, csrf, user string
 	expires        time.Time
+	seq            uint64 // creation order
 }
 
 // sessions is the in-memory session store: a restart logs everybody out,
-// which for an operations console is a feature.
+// which for an operations console is a feature. It holds at most max
+// sessions, dropping the oldest to make room.
 type sessions struct {
 	mu  sync.Mutex
 	m   map[string]*session
 	now func() time.Time
 	ttl time.Duration
+	max int
+	seq uint64
 }
 
 func newSessions(now func() time.Time, ttl time.Duration) *sessions {
-	return &sessions{m: map[string]*session{}, now: now, ttl: ttl}
+	return &sessions{m: map[string]*session{}, now: now, ttl: ttl, max: maxSessions}
 }
 
 func randomToken() string {
@@ -51,7 +60,17 @@ func (s *sessions) create(user string) *session {
 			delete(s.m, id)
 		}
 	}
-	se := &session{id: randomToken(), csrf: randomToken(), user: user, expires: now.Add(s.ttl)}
+	for len(s.m) >= max(s.max, 1) { // full: drop the oldest
+		var oldest *session
+		for _, se := range s.m {
+			if oldest == nil || se.seq < oldest.seq {
+				oldest = se
+			}
+		}
+		delete(s.m, oldest.id)
+	}
+	s.seq++
+	se := &session{id: randomToken(), csrf: randomToken(), user: user, expires: now.Add(s.ttl), seq: s.seq}
 	s.m[se.id] = se
 	return se
 }
@@ -80,10 +99,17 @@ func sessionOf(r *http.Request) *session {
 	return se
 }
 
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+// equal compares secrets in constant time: SHA-256 digests, so that the
+// time taken reveals neither where they differ nor the secret's length.
+func equal(a, b string) bool {
+	da, db := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(da[:], db[:]) == 1
+}
 
+// anonymous is development without credentials on a loopback listener
+// (Validate refuses anything else without credentials).
 func (s *Server) anonymous() bool {
-	return s.cfg.Development && s.cfg.Token == "" && s.cfg.User == ""
+	return s.cfg.Development && s.cfg.Token == "" && s.cfg.User == "" && loopbackAddr(s.cfg.Addr)
 }
 
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
@@ -161,11 +187,34 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
+// safeNext is where to go after logging in: next when it is a path on this
+// console, else "/". It refuses control characters and backslashes
+// anywhere (browsers drop tabs and newlines and read a backslash as "/", so
+// "/\t/evil.com" would go to //evil.com), a path that does not start with
+// exactly one "/", and anything with a scheme or host.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !localPath(next) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !localPath(u.Path) {
 		return "/"
 	}
 	return next
+}
+
+// localPath reports whether p starts with a single "/" and holds no
+// control character or backslash.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -181,11 +230,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid or missing CSRF token", http.StatusForbidden)
 		return
 	}
+	// Every comparison runs, whatever the others found: the time taken
+	// tells neither whether the user exists nor how long the secrets are.
+	tokenOK := equal(r.PostFormValue("token"), s.cfg.Token)
+	userOK := equal(r.PostFormValue("user"), s.cfg.User)
+	passwordOK := equal(r.PostFormValue("password"), s.cfg.Password)
 	user := ""
 	switch {
-	case s.cfg.Token != "" && r.PostFormValue("token") != "" && equal(r.PostFormValue("token"), s.cfg.Token):
+	case s.cfg.Token != "" && r.PostFormValue("token") != "" && tokenOK:
 		user = "token"
-	case s.cfg.User != "" && equal(r.PostFormValue("user"), s.cfg.User) && equal(r.PostFormValue("password"), s.cfg.Password):
+	case s.cfg.User != "" && userOK && passwordOK:
 		user = s.cfg.User
 	case s.anonymous():
 		user = "dev"

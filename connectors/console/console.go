@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -29,8 +30,9 @@ import (
 type Config struct {
 	Addr string // listener, e.g. 127.0.0.1:9103
 	// Token, or User and Password, open a session. Without either the
-	// console refuses to start unless Development is set, when it lets
-	// anyone in (dev listens on loopback).
+	// console refuses to start unless Development is set and Addr is a
+	// loopback address (127.0.0.0/8, ::1, localhost), when it lets anyone
+	// in.
 	Token, User, Password string
 	Development           bool
 	SessionTTL            time.Duration // default 12 h
@@ -54,13 +56,35 @@ func (c Config) Validate() error {
 		}
 		return &ConfigError{Env: "SHOPSTREAM_CONSOLE_PASSWORD", Msg: "is required when SHOPSTREAM_CONSOLE_USER is set"}
 	}
-	if c.Token == "" && c.User == "" && !c.Development {
-		return &ConfigError{Env: "SHOPSTREAM_CONSOLE_TOKEN", Msg: "is required (or SHOPSTREAM_CONSOLE_USER and SHOPSTREAM_CONSOLE_PASSWORD): the console allows no anonymous access outside development"}
+	if c.Token == "" && c.User == "" {
+		const need = "is required (or SHOPSTREAM_CONSOLE_USER and SHOPSTREAM_CONSOLE_PASSWORD): "
+		if !c.Development {
+			return &ConfigError{Env: "SHOPSTREAM_CONSOLE_TOKEN", Msg: need + "the console allows no anonymous access outside development"}
+		}
+		if !loopbackAddr(c.Addr) {
+			return &ConfigError{Env: "SHOPSTREAM_CONSOLE_TOKEN", Msg: need + "in development the console allows anonymous access only on a loopback address " +
+				"(127.0.0.1, ::1, localhost), and SHOPSTREAM_CONSOLE_ADDR " + c.Addr + " is not one"}
+		}
 	}
 	if c.Token != "" && len(c.Token) < 16 {
 		return &ConfigError{Env: "SHOPSTREAM_CONSOLE_TOKEN", Msg: "must be at least 16 characters"}
 	}
 	return nil
+}
+
+// loopbackAddr reports whether the listen address addr (host:port) stays
+// on this machine: 127.0.0.0/8, ::1 or localhost. An empty host (":9103")
+// is every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Deps is what the console reads and acts on. Events and DeadLetters are

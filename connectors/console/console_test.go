@@ -31,7 +31,20 @@ func TestConfigRefusesAnonymousOutsideDev(t *testing.T) {
 		{Config{Token: testToken}, "SHOPSTREAM_CONSOLE_ADDR"},
 		{Config{Addr: ":9103", Token: testToken}, ""},
 		{Config{Addr: ":9103", User: "ops", Password: "pw"}, ""},
-		{Config{Addr: ":9103", Development: true}, ""},
+		// Anonymous only in development on loopback.
+		{Config{Addr: ":9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
+		{Config{Addr: "0.0.0.0:9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
+		{Config{Addr: "[::]:9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
+		{Config{Addr: "10.0.0.5:9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
+		{Config{Addr: "console.example:9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
+		{Config{Addr: "localhost", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"}, // no port: not an address
+		{Config{Addr: "127.0.0.1:9103"}, "SHOPSTREAM_CONSOLE_TOKEN"},               // loopback outside development
+		{Config{Addr: "127.0.0.1:9103", Development: true}, ""},
+		{Config{Addr: "127.1.2.3:9103", Development: true}, ""},
+		{Config{Addr: "[::1]:9103", Development: true}, ""},
+		{Config{Addr: "localhost:9103", Development: true}, ""},
+		{Config{Addr: "LocalHost:0", Development: true}, ""},
+		{Config{Addr: ":9103", Development: true, Token: testToken}, ""},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()
@@ -546,4 +559,178 @@ func TestScrapeMetricsReadsHeldEventsPerProcess(t *testing.T) {
 	h.login()
 	_, body, _ := h.get("/")
 	mustContain(t, body, proc.URL+"/metrics", ">4<", "42 s", `<span class="st bad">open</span>`)
+}
+
+func TestReplayByFilterChecksDeliveredInChunks(t *testing.T) {
+	h := newHarness(t, Config{Token: testToken}, Deps{})
+	const n = 2500
+	ev := orderEvent(t, "x", 1, "x@example.com")
+	for i := range n {
+		e := ev
+		e.ID = "bulk-" + itoa(int64(i))
+		h.dlq.letters = append(h.dlq.letters, replay.DeadLetter{Offset: int64(i), Event: e, OriginalTopic: "evershop.order",
+			Error: "inbox: 503", Attempts: 1, FailedAt: testNow.Add(-time.Duration(i) * time.Second)})
+	}
+	// A repeat of an early id after the first chunk was checked.
+	h.dlq.letters = append(h.dlq.letters, h.dlq.letters[5])
+	for _, id := range []string{"bulk-3", "bulk-1500", "bulk-2499"} { // one in each chunk
+		h.events.delivered[id] = true
+	}
+	h.login()
+	code, body, _ := h.post("/dlq/replay", h.form("scope", "filter", "step", "dryrun"))
+	if code != http.StatusOK {
+		t.Fatalf("dry run: %d\n%s", code, body)
+	}
+	mustContain(t, body, "<strong>2497</strong> dead letters would be replayed", "3 already delivered: skipped", "2501 dead letters match")
+	seen := map[string]int{}
+	for _, c := range h.events.checks {
+		if len(c) == 0 || len(c) > deliveredChunk {
+			t.Errorf("a check of %d ids", len(c))
+		}
+		for _, id := range c {
+			seen[id]++
+		}
+	}
+	if len(h.events.checks) != 3 || len(seen) != n {
+		t.Errorf("%d checks covering %d ids, want 3 covering %d", len(h.events.checks), len(seen), n)
+	}
+	// The list page shows the newest listLimit and checks only those.
+	h.events.checks = nil
+	code, body, _ = h.get("/dlq")
+	if code != http.StatusOK || len(h.events.checks) != 1 || len(h.events.checks[0]) > listLimit {
+		t.Fatalf("list: %d, checks %d", code, len(h.events.checks))
+	}
+	mustContain(t, body, "<strong>2501</strong> dead letters match")
+	// A failing check refuses the replay unless forced, and a forced one
+	// does not check.
+	h.events.err = errors.New("clickhouse down")
+	h.events.checks = nil
+	if code, _, _ := h.post("/dlq/replay", h.form("scope", "filter", "step", "replay", "confirmed", "yes")); code != http.StatusBadGateway || len(h.dlq.replayed) != 0 {
+		t.Errorf("replay with a failing check: %d, %d replayed", code, len(h.dlq.replayed))
+	}
+	if len(h.events.checks) != 1 {
+		t.Errorf("the read went on after a failed check: %d checks", len(h.events.checks))
+	}
+	h.events.checks = nil
+	if code, _, _ := h.post("/dlq/replay", h.form("scope", "filter", "step", "replay", "confirmed", "yes", "force", "yes")); code != http.StatusOK || len(h.dlq.replayed) != n {
+		t.Errorf("forced replay: %d, %d replayed", code, len(h.dlq.replayed))
+	}
+	if len(h.events.checks) != 0 {
+		t.Errorf("a forced replay checked %d times", len(h.events.checks))
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for _, c := range []struct{ next, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"/dlq", "/dlq"},
+		{"/dlq?type=order.updated&error=400", "/dlq?type=order.updated&error=400"},
+		{"/events/evt-1#timeline", "/events/evt-1#timeline"},
+		{"//evil.com", "/"},
+		{"///evil.com", "/"},
+		{"/\\evil.com", "/"},
+		{"/dlq\\x", "/"},
+		{"\\\\evil.com", "/"},
+		{"/\t/evil.com", "/"}, // next=/%09/evil.com
+		{"/\n/evil.com", "/"},
+		{"/\r/evil.com", "/"},
+		{"/\x00/evil.com", "/"},
+		{"/\x1f/evil.com", "/"},
+		{"/\x7f/evil.com", "/"},
+		{"/dlq\t", "/"},
+		{"/%2F%2Fevil.com", "/"},
+		{"/%09/evil.com", "/"},
+		{"/%5C/evil.com", "/"},
+		{"https://evil.com", "/"},
+		{"https:/evil.com", "/"},
+		{"javascript:alert(1)", "/"},
+		{"evil.com", "/"},
+		{"dlq", "/"},
+		{" /dlq", "/"},
+		{"\t//evil.com", "/"},
+	} {
+		if got := safeNext(c.next); got != c.want {
+			t.Errorf("safeNext(%q) = %q, want %q", c.next, got, c.want)
+		}
+	}
+}
+
+func TestLoginWithTabInNextGoesHome(t *testing.T) {
+	h := newHarness(t, Config{Token: testToken}, Deps{})
+	_, body, _ := h.get("/login?next=/%09/evil.com")
+	if strings.Contains(body, "evil.com") {
+		t.Error("the login form carries the foreign next")
+	}
+	_, _, hdr := h.post("/login", url.Values{"csrf": {h.csrf}, "token": {testToken}, "next": {"/\t/evil.com"}})
+	if hdr.Get("Location") != "/" {
+		t.Errorf("redirected to %q", hdr.Get("Location"))
+	}
+}
+
+func TestLoginNeedsUserAndPasswordTogether(t *testing.T) {
+	h := newHarness(t, Config{User: "ops", Password: "s3cret-pass", Token: testToken}, Deps{})
+	h.get("/login")
+	for _, f := range []url.Values{
+		{"user": {"nobody"}, "password": {"s3cret-pass"}},
+		{"user": {"ops"}, "password": {"s3cret-pas"}},
+		{"user": {"ops"}, "password": {""}},
+		{"user": {""}, "password": {""}},
+		{"token": {testToken[:len(testToken)-1]}},
+		{"token": {testToken + "x"}},
+		{"user": {"ops"}, "token": {"s3cret-pass"}},
+	} {
+		f.Set("csrf", h.csrf)
+		if _, _, hdr := h.post("/login", f); !strings.Contains(hdr.Get("Location"), "error=1") {
+			t.Errorf("%v: logged in (%q)", f, hdr.Get("Location"))
+		}
+	}
+	if !equal("same", "same") || equal("same", "Same") || equal("", "x") || !equal("", "") {
+		t.Error("equal")
+	}
+}
+
+func TestSessionsAreCapped(t *testing.T) {
+	now := testNow
+	s := newSessions(func() time.Time { return now }, time.Hour)
+	s.max = 5
+	var ids []string
+	for range 12 {
+		ids = append(ids, s.create("dev").id)
+	}
+	if len(s.m) != 5 {
+		t.Fatalf("%d sessions kept, want 5", len(s.m))
+	}
+	for i, id := range ids {
+		if live := s.get(id) != nil; live != (i >= 7) {
+			t.Errorf("session %d live=%v", i, live)
+		}
+	}
+	// Expired ones go first; the default cap holds in every mode.
+	now = now.Add(2 * time.Hour)
+	s.create("ops")
+	if len(s.m) != 1 {
+		t.Errorf("%d sessions after expiry", len(s.m))
+	}
+	if newSessions(time.Now, time.Hour).max != maxSessions || maxSessions <= 0 {
+		t.Error("no default cap")
+	}
+}
+
+func TestAnonymousDevelopmentSessionsAreCapped(t *testing.T) {
+	h := newHarness(t, Config{Development: true}, Deps{})
+	for range maxSessions + 50 {
+		resp, err := http.Get(h.srv.URL + "/catalog") // no cookie jar: a session each
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	srv := h.server
+	srv.sessions.mu.Lock()
+	n := len(srv.sessions.m)
+	srv.sessions.mu.Unlock()
+	if n > maxSessions {
+		t.Errorf("%d sessions", n)
+	}
 }

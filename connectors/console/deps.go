@@ -22,7 +22,12 @@ type EventStore interface {
 // connectors/kafka/replay (KafkaDeadLetters), the code path of `shopstream
 // replay`.
 type DeadLetters interface {
+	// List returns the newest limit dead letters passing f and the count
+	// of all of them; it holds no more than limit while reading.
 	List(ctx context.Context, f pipeline.ReplayFilter, limit int) (replay.Listing, error)
+	// Each calls fn with every dead letter passing f, holding none of them
+	// (fn copies what it keeps); an error from fn stops it.
+	Each(ctx context.Context, f pipeline.ReplayFilter, fn func(replay.DeadLetter) error) error
 	// Letter reads one dead letter by its position in the DLQ.
 	Letter(ctx context.Context, partition int32, offset int64) (replay.DeadLetter, error)
 	// Replay replays every dead letter passing f (stateless: the command

@@ -19,6 +19,11 @@ import (
 // always cover every match.
 const listLimit = 200
 
+// deliveredChunk is how many event ids one "already delivered" query
+// carries: the ids go inline into the query text, which ClickHouse caps
+// (max_query_size, 256 KiB by default).
+const deliveredChunk = 1000
+
 // dlqFilter reads the dead-letter filter (query string or form): type,
 // error text, failed-at range, minimum attempts, and the selected event ids.
 func (s *Server) dlqFilter(v url.Values) (pipeline.ReplayFilter, error) {
@@ -91,11 +96,62 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deliveredOf(ctx context.Context, letters []replay.DeadLetter) (map[string]bool, error) {
-	ids := make([]string, 0, len(letters))
+	c := s.newDeliveredCheck(ctx)
 	for _, d := range letters {
-		ids = append(ids, d.Event.ID)
+		if err := c.add(d.Event.ID); err != nil {
+			return c.delivered, err
+		}
 	}
-	return s.deps.Events.Delivered(ctx, ids)
+	return c.done()
+}
+
+// deliveredCheck asks the event store which event ids were delivered,
+// deliveredChunk ids per query, and merges the answers. It holds one chunk
+// of ids and the delivered ones, so a replay can stream the whole DLQ
+// through it.
+type deliveredCheck struct {
+	ctx       context.Context
+	events    EventStore
+	pending   []string
+	queued    map[string]bool // the ids in pending
+	delivered map[string]bool
+}
+
+func (s *Server) newDeliveredCheck(ctx context.Context) *deliveredCheck {
+	return &deliveredCheck{ctx: ctx, events: s.deps.Events, queued: map[string]bool{}, delivered: map[string]bool{}}
+}
+
+func (c *deliveredCheck) add(id string) error {
+	if c.queued[id] || c.delivered[id] {
+		return nil
+	}
+	c.pending = append(c.pending, id)
+	c.queued[id] = true
+	if len(c.pending) >= deliveredChunk {
+		return c.flush()
+	}
+	return nil
+}
+
+func (c *deliveredCheck) flush() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	got, err := c.events.Delivered(c.ctx, c.pending)
+	for id, ok := range got {
+		if ok {
+			c.delivered[id] = true
+		}
+	}
+	c.pending = c.pending[:0]
+	clear(c.queued)
+	return err
+}
+
+// done checks what is pending and returns the delivered ids.
+func (c *deliveredCheck) done() (map[string]bool, error) {
+	err := c.flush()
+	return c.delivered, err
 }
 
 func (s *Server) deadLetter(w http.ResponseWriter, r *http.Request) {
@@ -148,14 +204,30 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	force := form.Get("force") == "yes"
-	list, err := s.deps.DeadLetters.List(r.Context(), f, 0)
-	if err != nil {
-		s.fail(w, r, http.StatusBadGateway, "read evershop.dlq", err)
+	// Count the matches and check which were delivered, streaming over the
+	// DLQ: only the ids of one chunk and the delivered ones are held.
+	// Forced replays include delivered events, so they skip the check.
+	matched := 0
+	check := s.newDeliveredCheck(r.Context())
+	var delivered map[string]bool
+	var checkErr error
+	err = s.deps.DeadLetters.Each(r.Context(), f, func(d replay.DeadLetter) error {
+		matched++
+		if force {
+			return nil
+		}
+		checkErr = check.add(d.Event.ID)
+		return checkErr // a failed check stops the read: the replay is refused
+	})
+	if err == nil && !force {
+		delivered, checkErr = check.done()
+	}
+	if checkErr != nil {
+		s.fail(w, r, http.StatusBadGateway, "check delivered events in ClickHouse (force replays without the check)", checkErr)
 		return
 	}
-	delivered, err := s.deliveredOf(r.Context(), list.Letters)
-	if err != nil && !force {
-		s.fail(w, r, http.StatusBadGateway, "check delivered events in ClickHouse (force replays without the check)", err)
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, "read evershop.dlq", err)
 		return
 	}
 	skip := func(ev pipeline.Event) bool { return !force && delivered[ev.ID] }
@@ -166,7 +238,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, "replay", err)
 		return
 	}
-	data := map[string]any{"Scope": scope, "IDs": ids, "Force": force, "Progress": prog, "Form": filterQuery(form), "Matched": list.Matched}
+	data := map[string]any{"Scope": scope, "IDs": ids, "Force": force, "Progress": prog, "Form": filterQuery(form), "Matched": matched}
 	if dryRun {
 		s.render(w, r, "dlq_confirm", data)
 		return

@@ -32,6 +32,7 @@ type fakeEvents struct {
 	delivered map[string]bool
 	overview  clickhouse.Overview
 	err       error
+	checks    [][]string // the ids of every Delivered call
 }
 
 func (f *fakeEvents) FindEvents(_ context.Context, q clickhouse.EventQuery) ([]clickhouse.EventSummary, error) {
@@ -53,6 +54,9 @@ func (f *fakeEvents) Timeline(_ context.Context, id string) ([]clickhouse.Timeli
 }
 
 func (f *fakeEvents) Delivered(_ context.Context, ids []string) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks = append(f.checks, append([]string(nil), ids...))
 	out := map[string]bool{}
 	for _, id := range ids {
 		if f.delivered[id] {
@@ -89,6 +93,17 @@ func (f *fakeDLQ) List(_ context.Context, flt pipeline.ReplayFilter, limit int) 
 		out.Letters = out.Letters[:limit]
 	}
 	return out, nil
+}
+
+func (f *fakeDLQ) Each(_ context.Context, flt pipeline.ReplayFilter, fn func(replay.DeadLetter) error) error {
+	for _, d := range f.letters {
+		if flt.MatchDeadLetter(d.Facts()) {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (f *fakeDLQ) Letter(_ context.Context, p int32, o int64) (replay.DeadLetter, error) {
@@ -163,6 +178,7 @@ func orderEvent(t *testing.T, id string, orderID int, email string) pipeline.Eve
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
+	server *Server
 	client *http.Client
 	events *fakeEvents
 	dlq    *fakeDLQ
@@ -189,6 +205,7 @@ func newHarness(t *testing.T, cfg Config, deps Deps) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.server = s
 	h.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(h.srv.Close)
 	jar, _ := cookiejar.New(nil)

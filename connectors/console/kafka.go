@@ -36,6 +36,17 @@ func (k KafkaDeadLetters) List(ctx context.Context, f pipeline.ReplayFilter, lim
 	return replay.List(ctx, cl, f, limit)
 }
 
+// Each streams over the DLQ.
+func (k KafkaDeadLetters) Each(ctx context.Context, f pipeline.ReplayFilter, fn func(replay.DeadLetter) error) error {
+	cl, err := k.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = replay.Each(ctx, cl, f, fn)
+	return err
+}
+
 // Letter reads one dead letter.
 func (k KafkaDeadLetters) Letter(ctx context.Context, partition int32, offset int64) (replay.DeadLetter, error) {
 	cl, err := k.client()

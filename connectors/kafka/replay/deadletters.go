@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"bytes"
+	"container/heap"
 	"context"
 	"fmt"
 	"sort"
@@ -68,31 +70,123 @@ type Listing struct {
 
 // List reads the whole DLQ as it is now with cl (a client that consumes
 // nothing else) and returns the dead letters passing f, newest first, at
-// most limit of them (0 = all). It is the console's view and the same
-// filter a replay applies, so a dry run counts what the list shows.
+// most limit of them (0 = all), and the count of all of them. It is the
+// console's view and the same filter a replay applies, so a dry run counts
+// what the list shows. Only the newest limit matches are held while the
+// DLQ is read (and their bodies copied out of the fetch buffers); a caller
+// that needs every match streams over them with Each instead.
 func List(ctx context.Context, cl *kgo.Client, f pipeline.ReplayFilter, limit int) (Listing, error) {
 	var out Listing
+	keep := newestLetters{limit: limit}
+	total, err := Each(ctx, cl, f, func(d DeadLetter) error {
+		out.Matched++
+		keep.add(d)
+		return nil
+	})
+	out.Total = total
+	if err != nil {
+		return out, err
+	}
+	out.Letters = keep.sorted()
+	return out, nil
+}
+
+// Each reads the whole DLQ as it is now with cl (a client that consumes
+// nothing else) and calls fn with every dead letter passing f, in the order
+// read (offset order within a partition), holding none of them: fn must
+// copy what it keeps (Event.Body and Event.Data point into the fetched
+// batch). It returns the records in the DLQ (offsets spanned); an error
+// from fn stops the read and is returned.
+func Each(ctx context.Context, cl *kgo.Client, f pipeline.ReplayFilter, fn func(DeadLetter) error) (int64, error) {
 	snap, err := consume.TakeSnapshot(ctx, kadm.NewClient(cl), schemas.TopicDLQ, nil)
 	if err != nil {
-		return out, fmt.Errorf("dead letters: %w", err)
+		return 0, fmt.Errorf("dead letters: %w", err)
 	}
-	out.Total = snap.Records()
+	total := snap.Records()
+	var fnErr error
 	err = snap.Read(ctx, cl, func(r *kgo.Record) error {
 		d := FromRecord(r)
-		if f.MatchDeadLetter(d.Facts()) {
-			out.Letters = append(out.Letters, d)
+		if !f.MatchDeadLetter(d.Facts()) {
+			return nil
+		}
+		if err := fn(d); err != nil {
+			fnErr = err
+			return err
 		}
 		return nil
 	})
+	if fnErr != nil {
+		return total, fnErr
+	}
 	if err != nil {
-		return out, fmt.Errorf("dead letters: %w", err)
+		return total, fmt.Errorf("dead letters: %w", err)
 	}
-	sort.SliceStable(out.Letters, func(i, j int) bool { return out.Letters[i].FailedAt.After(out.Letters[j].FailedAt) })
-	out.Matched = len(out.Letters)
-	if limit > 0 && len(out.Letters) > limit {
-		out.Letters = out.Letters[:limit]
+	return total, nil
+}
+
+// newestLetters keeps the newest limit dead letters it is given (all of
+// them when limit <= 0), by failed-at time, the earlier read first among
+// equal times: a min-heap whose root is the one to drop next.
+type newestLetters struct {
+	limit int
+	seq   int
+	h     []keptLetter
+}
+
+type keptLetter struct {
+	d   DeadLetter
+	seq int // read order, for ties
+}
+
+// before reports whether a is listed before b (newer, or as new and read
+// earlier).
+func (a keptLetter) before(b keptLetter) bool {
+	if !a.d.FailedAt.Equal(b.d.FailedAt) {
+		return a.d.FailedAt.After(b.d.FailedAt)
 	}
-	return out, nil
+	return a.seq < b.seq
+}
+
+func (n *newestLetters) Len() int           { return len(n.h) }
+func (n *newestLetters) Less(i, j int) bool { return n.h[j].before(n.h[i]) } // root: listed last
+func (n *newestLetters) Swap(i, j int)      { n.h[i], n.h[j] = n.h[j], n.h[i] }
+func (n *newestLetters) Push(x any)         { n.h = append(n.h, x.(keptLetter)) }
+func (n *newestLetters) Pop() any {
+	x := n.h[len(n.h)-1]
+	n.h = n.h[:len(n.h)-1]
+	return x
+}
+
+func (n *newestLetters) add(d DeadLetter) {
+	k := keptLetter{d: d, seq: n.seq}
+	n.seq++
+	switch {
+	case n.limit <= 0 || len(n.h) < n.limit:
+		k.d.Event = detach(k.d.Event)
+		heap.Push(n, k)
+	case k.before(n.h[0]):
+		k.d.Event = detach(k.d.Event)
+		n.h[0] = k
+		heap.Fix(n, 0)
+	}
+}
+
+// sorted returns what was kept, newest first.
+func (n *newestLetters) sorted() []DeadLetter {
+	sort.Slice(n.h, func(i, j int) bool { return n.h[i].before(n.h[j]) })
+	out := make([]DeadLetter, len(n.h))
+	for i, k := range n.h {
+		out[i] = k.d
+	}
+	return out
+}
+
+// detach copies the body and data of ev so that keeping it does not keep
+// the whole fetched batch they were read from.
+func detach(ev pipeline.Event) pipeline.Event {
+	ev.Body = bytes.Clone(ev.Body)
+	ev.Data = bytes.Clone(ev.Data)
+	return ev
 }
 
 // ReadAt reads the one record at topic/partition/offset with cl (a client

@@ -2,8 +2,10 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -162,5 +164,79 @@ func TestStatelessReplaySkipsDeliveredAndRepeats(t *testing.T) {
 	again, _ := Run(ctx, replayClient(t, cfg), Config{Stateless: true, DryRun: true, Filter: pipeline.ReplayFilter{EventIDs: []string{"e3"}}})
 	if again.Replayed != 1 {
 		t.Errorf("force of the delivered one: %+v", again)
+	}
+}
+
+func TestListHoldsOnlyTheNewestLimit(t *testing.T) {
+	base := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	var all []DeadLetter
+	// Failed-at times out of order, with ties (read order breaks them).
+	for i := range 500 {
+		at := base.Add(time.Duration((i*7919)%250) * time.Second)
+		all = append(all, DeadLetter{Offset: int64(i), FailedAt: at, Event: pipeline.Event{ID: strconv.Itoa(i), Body: []byte(`{}`)}})
+	}
+	want := append([]DeadLetter(nil), all...)
+	sort.SliceStable(want, func(i, j int) bool { return want[i].FailedAt.After(want[j].FailedAt) })
+	for _, limit := range []int{0, 1, 7, 200, 499, 500, 800} {
+		keep := newestLetters{limit: limit}
+		for _, d := range all {
+			keep.add(d)
+			if limit > 0 && len(keep.h) > limit {
+				t.Fatalf("limit %d: holds %d", limit, len(keep.h))
+			}
+		}
+		got := keep.sorted()
+		n := len(want)
+		if limit > 0 && limit < n {
+			n = limit
+		}
+		if len(got) != n {
+			t.Fatalf("limit %d: %d letters", limit, len(got))
+		}
+		for i := range got {
+			if got[i].Offset != want[i].Offset {
+				t.Fatalf("limit %d: letter %d is offset %d, want %d", limit, i, got[i].Offset, want[i].Offset)
+			}
+		}
+	}
+}
+
+func TestEachStreamsEveryMatch(t *testing.T) {
+	var letters [][5]string
+	for i := range 40 {
+		letters = append(letters, [5]string{"e" + strconv.Itoa(i), strconv.Itoa(i + 1), "inbox: 400", strconv.Itoa(1 + i%3), strconv.Itoa(100 - i)})
+	}
+	cfg := dlqCluster(t, letters...)
+	seen := map[string]bool{}
+	total, err := Each(t.Context(), replayClient(t, cfg), pipeline.ReplayFilter{MinAttempts: 3}, func(d DeadLetter) error {
+		if d.Attempts < 3 {
+			t.Errorf("%s (attempts %d) passed the filter", d.Event.ID, d.Attempts)
+		}
+		seen[d.Event.ID] = true
+		return nil
+	})
+	if err != nil || total != 40 || len(seen) != 13 {
+		t.Fatalf("each: total %d, %d matched, %v", total, len(seen), err)
+	}
+	got, err := List(t.Context(), replayClient(t, cfg), pipeline.ReplayFilter{MinAttempts: 3}, 5)
+	if err != nil || got.Matched != 13 || got.Total != 40 || len(got.Letters) != 5 {
+		t.Fatalf("list: %d matched of %d, %d listed, %v", got.Matched, got.Total, len(got.Letters), err)
+	}
+	for i, id := range []string{"e38", "e35", "e32", "e29", "e26"} { // failed the least minutes ago
+		if got.Letters[i].Event.ID != id {
+			t.Errorf("letter %d is %s, want %s", i, got.Letters[i].Event.ID, id)
+		}
+	}
+	stop := errors.New("enough")
+	n := 0
+	_, err = Each(t.Context(), replayClient(t, cfg), pipeline.ReplayFilter{}, func(DeadLetter) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Errorf("a callback error: %v after %d", err, n)
 	}
 }
