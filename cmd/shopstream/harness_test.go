@@ -908,6 +908,7 @@ func startSubprocess(t *testing.T, bin string, env []string, args ...string) *su
 	// Hermetic: only the test's configuration, not the developer's shell.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
