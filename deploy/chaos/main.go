@@ -96,6 +96,12 @@ func runChaos() int {
 	}
 	fmt.Println()
 	printTable(os.Stdout, results)
+	return verdict(results, "scenarios") // on 1, the deferred sys.down tears the system down
+}
+
+// verdict prints every run's notes and failures and the summary line, and
+// returns the exit code: 1 when any run failed.
+func verdict(results []*result, what string) int {
 	failed := 0
 	for _, r := range results {
 		if !r.pass() {
@@ -112,10 +118,10 @@ func runChaos() int {
 		}
 	}
 	if failed > 0 {
-		fmt.Printf("\n%d of %d scenarios failed\n", failed, len(results))
-		return 1 // the deferred sys.down tears the system down
+		fmt.Printf("\n%d of %d %s failed\n", failed, len(results), what)
+		return 1
 	}
-	fmt.Printf("\nall %d scenarios passed\n", len(results))
+	fmt.Printf("\nall %d %s passed\n", len(results), what)
 	return 0
 }
 

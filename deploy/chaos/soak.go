@@ -106,29 +106,11 @@ func runSoaks(ctx context.Context, sys *system, tag string, kinds []soakKind, d 
 	}
 	fmt.Println()
 	printTable(os.Stdout, results)
-	failed := 0
 	for i, rep := range reports {
 		fmt.Println()
 		rep.print(os.Stdout, results[i])
-		if !results[i].pass() {
-			failed++
-		}
 	}
-	fmt.Println()
-	for _, r := range results {
-		for _, n := range r.notes {
-			fmt.Printf("note  %-26s %s\n", r.name+":", n)
-		}
-		for _, f := range r.failures {
-			fmt.Printf("FAIL  %-26s %s\n", r.name+":", f)
-		}
-	}
-	if failed > 0 {
-		fmt.Printf("\n%d of %d soak runs failed\n", failed, len(results))
-		return 1
-	}
-	fmt.Printf("\nall %d soak runs passed\n", len(results))
-	return 0
+	return verdict(results, "soak runs")
 }
 
 // soakScenario is the outage as a scenario: the downstream goes down
