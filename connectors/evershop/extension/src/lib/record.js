@@ -4,7 +4,7 @@
 // cannot recover, so it is logged loudly with the event data's ids.
 import { pool } from '@evershop/evershop/lib/postgres';
 import { error as logError } from '@evershop/evershop/lib/log';
-import { customerData, orderData, orderTransition, productData } from './mapping.js';
+import { customerData, inventoryFromEvent, orderData, orderTransition, productData } from './mapping.js';
 import { findSourceEvent, insertWebhook, ORDER_STATE } from './outboxStore.js';
 
 async function productExtras(db, productId) {
@@ -52,6 +52,8 @@ export async function recordProduct(name, raw) {
       row = rows[0];
     }
     const extra = name === 'product_deleted' ? {} : await productExtras(pool, row.product_id);
+    // Stock as this event wrote it, not as the table holds it by now.
+    if (name === 'inventory_updated') Object.assign(extra, inventoryFromEvent(raw));
     await insertWebhook(pool, { event, data: productData(row, extra), source });
   } catch (e) {
     fail(name, e);
