@@ -61,6 +61,14 @@ test('inventory_updated: the stock the event wrote wins over the table read late
   assert.deepEqual(inventoryFromEvent(undefined), {});
 });
 
+test('product: timestamps pass through as EverShop wrote them (microseconds kept)', () => {
+  // Every product webhook's updated_at must compare equal for equal rows:
+  // shopstream orders a product's events by it, so a copy cut to
+  // milliseconds would read as older than the row it came from.
+  const d = productData({ ...productRow, updated_at: '2026-12-03T09:51:06.85663+00:00' });
+  assert.equal(d.updated_at, '2026-12-03T09:51:06.85663+00:00');
+});
+
 test('customer: the password hash never leaves', () => {
   const row = {
     customer_id: 7, uuid: 'a3b1', status: 1, group_id: 1, email: 'ana@example.com', full_name: 'Ana Lima',

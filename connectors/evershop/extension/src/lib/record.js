@@ -47,9 +47,13 @@ export async function recordProduct(name, raw) {
     let row = raw;
     if (name === 'inventory_updated') {
       const productId = raw?.new?.product_inventory_product_id ?? raw?.old?.product_inventory_product_id;
-      const { rows } = await pool.query('SELECT * FROM product WHERE product_id = $1', [productId]);
+      // row_to_json, as EverShop's own product triggers hand it: a plain
+      // SELECT * gives JS Dates, which cut updated_at to milliseconds, and
+      // this webhook would then look older than the product_created one
+      // (row_to_json keeps microseconds) to shopstream's newest-wins rule.
+      const { rows } = await pool.query('SELECT row_to_json(p) AS row FROM product p WHERE p.product_id = $1', [productId]);
       if (!rows[0]) return; // product gone: its product_deleted says so
-      row = rows[0];
+      row = rows[0].row;
     }
     const extra = name === 'product_deleted' ? {} : await productExtras(pool, row.product_id);
     // Stock as this event wrote it, not as the table holds it by now.
