@@ -319,6 +319,10 @@ try {
     assert.equal(String(post.alert.product_id), String(e.p.id), `${e.p.sku}: product id`);
     assert.deepEqual([num(post.alert.old), num(post.alert.new)], [e.old, e.new], `${e.p.sku}: old → new`);
     assert.match(post.text, e.text, `${e.p.sku}: the text names the product, SKU, old and new value`);
+    // EverShop's admin opens a product by uuid (modules/catalog/pages/admin/productEdit).
+    const link = `${STORE}/admin/products/edit/${e.p.uuid}`;
+    assert.equal(post.link, link, `${e.p.sku}: the link is the product's admin page`);
+    assert.ok(post.text.endsWith(` ${link}`), `${e.p.sku}: the text ends with the admin link`);
     const msg = staff.filter((m) => m.idempotency_key === post.alert.id);
     assert.equal(msg.length, 1, `${e.p.sku}: one staff message keyed by the alert id`);
     assert.equal(msg[0].content, post.text, `${e.p.sku}: the staff message says what the webhook said`);
