@@ -25,7 +25,7 @@ import (
 // loopback).
 func consoleConfig(cfg Config, log *slog.Logger) console.Config {
 	return console.Config{Addr: cfg.ConsoleAddr, Token: cfg.ConsoleToken, User: cfg.ConsoleUser,
-		Password: cfg.ConsolePassword, Development: cfg.Development, Log: log}
+		Password: cfg.ConsolePassword, SessionKey: cfg.ConsoleSessionKey, Development: cfg.Development, Log: log}
 }
 
 // runConsole is `shopstream console`: the operations console over the

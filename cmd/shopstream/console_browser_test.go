@@ -42,6 +42,9 @@ func chromium(t *testing.T) string {
 
 const browserToken = "browser-test-token-0123456789"
 
+// browserSessionKey signs the test console's session cookies.
+const browserSessionKey = "browser-test-session-key-0123456789abcdef"
+
 func TestIntegrationConsoleBrowser(t *testing.T) {
 	exe := chromium(t)
 	dsnEnv, store := analyticsDatabase(t)
@@ -74,7 +77,7 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	inbox.FailLoginAlways("refused@example.com", 0)
 
 	addr := freeAddr(t)
-	ccfg := console.Config{Addr: addr, Token: browserToken, Log: testLogger(t).With("role", "console")}
+	ccfg := console.Config{Addr: addr, Token: browserToken, SessionKey: browserSessionKey, Log: testLogger(t).With("role", "console")}
 	p, err := newConsolePart(ctx, cfg, ccfg, ccfg.Log, proc.Registry)
 	if err != nil {
 		t.Fatal(err)
