@@ -81,7 +81,8 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 		DeadLetters: console.KafkaDeadLetters{Config: kcfg, Log: log, Rate: 200},
 		Lag: kafka.NewLagMonitor(kadm.NewClient(cl), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink),
 			time.Minute, log, nil),
-		Metrics: metrics,
+		Metrics:  metrics,
+		Messages: store,
 	}
 	if cfg.CozeToken == "" { // the catalog is a local file (dev, or sync to a file)
 		path := filepath.Join(cfg.DataDir, "catalog.csv")

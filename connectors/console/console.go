@@ -108,6 +108,7 @@ type Deps struct {
 	Lag         LagReader
 	Metrics     prometheus.Gatherer // held events, open breakers
 	Catalog     Catalog
+	Messages    SentMessages // what was sent; nil: the page recomputes it
 }
 
 // Server is the console.

@@ -18,6 +18,12 @@ type EventStore interface {
 	LoadOverview(ctx context.Context, now time.Time) (clickhouse.Overview, error)
 }
 
+// SentMessages reads back the customer message an event's delivered
+// outcome recorded (connectors/clickhouse.Store, webhook_events.message).
+type SentMessages interface {
+	SentMessage(ctx context.Context, eventType, eventID string) (clickhouse.SentMessage, bool, error)
+}
+
 // DeadLetters reads the DLQ and puts events back into the flow, through
 // connectors/kafka/replay (KafkaDeadLetters), the code path of `shopstream
 // replay`.

@@ -3,7 +3,10 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // personalKeys are JSON keys (lower case, without _ and -) whose values are
@@ -112,4 +115,96 @@ func prettyBody(body []byte, productEvent, reveal bool) (string, int) {
 		return string(body), 0
 	}
 	return string(out), n
+}
+
+// Error texts are free text: a downstream's answer, a wrapped parse error,
+// the inbox quoting the address it refused. maskError hides in them what
+// looks like personal data — e-mail addresses, phone numbers — and every
+// personal value of the event's own body (known: the customer's name,
+// e-mail, phone, address as the store sent them), unless the operator
+// revealed them. Without the body (the event search lists many events)
+// only the patterns apply.
+var (
+	emailRE = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+`)
+	// International (+33 1 23 45 67 89) and North American (555-123-4567,
+	// (555) 123 4567) forms; bare digit runs are ids and offsets, not phones.
+	phoneRE = regexp.MustCompile(`\+\d[\d ().\-]{6,}\d|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}\b`)
+)
+
+// minKnownValue is the shortest body value searched for in error texts:
+// shorter ones ("NY", "Al") would mask parts of ordinary words.
+const minKnownValue = 3
+
+// maskError masks personal data in an error text (see above).
+func maskError(text string, known []string) string {
+	if text == "" {
+		return text
+	}
+	for _, v := range known { // longest first (personalValues sorts them)
+		re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v)) // quoted: always compiles
+		text = re.ReplaceAllLiteralString(text, firstRune(v)+"•••")
+	}
+	text = emailRE.ReplaceAllStringFunc(text, func(e string) string { return maskValue(e).(string) })
+	return phoneRE.ReplaceAllString(text, "•••")
+}
+
+// personalValues lists the string values under personal keys of a JSON
+// body, and the words of names, longest first, for maskError.
+func personalValues(body []byte, productEvent bool) []string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s = strings.TrimSpace(s); len(s) >= minKnownValue && utf8.ValidString(s) {
+			seen[s] = true
+		}
+	}
+	var walk func(v any, under bool, name bool)
+	walk = func(v any, under, name bool) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, x := range t {
+				p := under || personal(k, productEvent)
+				walk(x, p, name || (p && strings.Contains(strings.ToLower(k), "name")))
+			}
+		case []any:
+			for _, x := range t {
+				walk(x, under, name)
+			}
+		case string:
+			if under {
+				add(t)
+				if name {
+					for _, w := range strings.Fields(t) {
+						add(w)
+					}
+				}
+			}
+		case json.Number:
+			if under {
+				add(t.String())
+			}
+		}
+	}
+	walk(v, false, false)
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) > len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+func firstRune(s string) string {
+	_, n := utf8.DecodeRuneInString(s)
+	return s[:n]
 }
