@@ -93,6 +93,9 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 			fc.Regen = func(ctx context.Context) error { _, err := sync.Sync(ctx); return err }
 		}
 		deps.Catalog = fc
+	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, log); err != nil { // console_catalog.go
+		_ = closeAll(ctx) // the configuration error is the one to report
+		return lifecycle.Part{}, err
 	}
 	srv, err := console.New(ccfg, deps)
 	if err != nil {

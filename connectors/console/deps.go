@@ -66,6 +66,26 @@ type CatalogDoc struct {
 	Products    int
 	PublishedAt time.Time
 	Where       string // where it lives (a file path, a knowledge base)
+
+	// Knowledge-base targets only (KnowledgeBaseCatalog).
+	KnowledgeBase bool
+	Recorded      bool   // shopstream's record of the publish was read
+	Uploaded      bool   // false: the sync found this content already there
+	DocumentID    string // the knowledge base's id, as the publish returned it
+	Bytes         int
+	RecordError   string      // reading shopstream's record failed
+	Live          *RemoteDoc  // the live catalog document, as the knowledge base reports it
+	Others        []RemoteDoc // other catalog documents it holds (processing, leftovers)
+	RemoteError   string      // asking the knowledge base failed
+	Mismatch      bool        // the live document is not the one shopstream recorded
+	CSVNote       string      // why the CSV cannot be downloaded ("": it can)
+}
+
+// RemoteDoc is a document as the knowledge base itself reports it.
+type RemoteDoc struct {
+	ID, Name, Status       string
+	Size                   int64
+	CreateTime, UpdateTime time.Time
 }
 
 // Catalog is the catalog target as the console sees it.
