@@ -60,4 +60,8 @@ func TestConsoleConfigFromEnvironment(t *testing.T) {
 	if err := full.Validate(RoleConsole); err != nil {
 		t.Errorf("console with a session key: %v", err)
 	}
+	full.ConsoleSessionKey, full.Development = "", true
+	if err := full.Validate(RoleConsole); err != nil {
+		t.Errorf("development console without a session key: %v", err)
+	}
 }

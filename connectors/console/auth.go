@@ -197,6 +197,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if se := sessionOf(r); se != nil && !se.bearer {
 		s.sessions.revoke(se)
 	}
+	w.Header().Del("Set-Cookie") // authenticate's renewal of the cookie being ended
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -141,8 +142,7 @@ func maskError(text string, known []string) string {
 		return text
 	}
 	for _, v := range known { // longest first (personalValues sorts them)
-		re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v)) // quoted: always compiles
-		text = re.ReplaceAllLiteralString(text, firstRune(v)+"•••")
+		text = maskWord(text, v)
 	}
 	text = emailRE.ReplaceAllStringFunc(text, func(e string) string { return maskValue(e).(string) })
 	return phoneRE.ReplaceAllString(text, "•••")
@@ -208,3 +208,28 @@ func firstRune(s string) string {
 	_, n := utf8.DecodeRuneInString(s)
 	return s[:n]
 }
+
+// maskWord replaces every case-insensitive occurrence of v in text that
+// stands as a whole word where v starts or ends with a letter or digit, so
+// "Ana" masks "Ana" but not "Analytics" or "Anaïs".
+func maskWord(text, v string) string {
+	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v)) // quoted: always compiles
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	var b strings.Builder
+	prev := 0
+	for _, loc := range re.FindAllStringIndex(text, -1) {
+		before, _ := utf8.DecodeLastRuneInString(text[:loc[0]])
+		after, _ := utf8.DecodeRuneInString(text[loc[1]:])
+		if loc[0] > 0 && wordRune(first) && wordRune(before) || loc[1] < len(text) && wordRune(last) && wordRune(after) {
+			continue // part of a longer word
+		}
+		b.WriteString(text[prev:loc[0]])
+		b.WriteString(firstRune(v) + "•••")
+		prev = loc[1]
+	}
+	b.WriteString(text[prev:])
+	return b.String()
+}
+
+func wordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -20,6 +20,8 @@ func TestMaskErrorHidesPersonalData(t *testing.T) {
 		{"inbox: 400: no conversation for bob.smith@shop.example", "inbox: 400: no conversation for b•••@shop.example"},
 		{"recipient Ana Lima refused", "recipient A••• refused"},
 		{"greeting for LIMA failed", "greeting for L••• failed"},
+		{"Analytics: limaçon at Lisboan", "Analytics: limaçon at Lisboan"}, // whole words only
+		{"to Anaïs and Ana, ana.", "to Anaïs and A•••, A•••."},
 		{"address Rua 1, Lisboa invalid", "address R•••, L••• invalid"},
 		{"call +351 912 345 678 failed", "call ••• failed"},
 		{"sms to (555) 123-4567 and 555.123.4567", "sms to ••• and •••"},

@@ -124,8 +124,12 @@ func TestLogoutEndsTheSession(t *testing.T) {
 			stolen = c.Value
 		}
 	}
-	if code, _, hdr := h.post("/logout", h.form()); code != http.StatusSeeOther || hdr.Get("Location") != "/login" {
+	code, _, hdr := h.post("/logout", h.form())
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/login" {
 		t.Fatalf("logout: %d %q", code, hdr.Get("Location"))
+	}
+	if c := hdr.Values("Set-Cookie"); len(c) != 1 || !strings.Contains(c[0], "Max-Age=0") {
+		t.Errorf("logout's cookies: %q, want the session cookie deleted once", c)
 	}
 	if code, _, _ := h.get("/dlq"); code != http.StatusSeeOther {
 		t.Errorf("after logout the browser still has a session: %d", code)
