@@ -47,7 +47,13 @@ type publishedReader struct {
 	log  *slog.Logger
 }
 
+// publishedReadTimeout bounds one read of the record: a broker that does
+// not answer makes the catalog page say so instead of hanging it.
+const publishedReadTimeout = 20 * time.Second
+
 func (p publishedReader) Latest(ctx context.Context) (catalog.Published, []byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishedReadTimeout)
+	defer cancel()
 	cl, err := kafka.NewClient(p.kcfg, "console-catalog", p.log, nil)
 	if err != nil {
 		return catalog.Published{}, nil, false, fmt.Errorf("console catalog: %w", err)
