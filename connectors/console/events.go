@@ -173,6 +173,7 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, reveal bool, 
 	}
 	var steps []timelineStep
 	delivered, maskedErrors, hiddenErrors := false, 0, 0
+	masks := compileKnown(known)
 	for _, row := range rows {
 		step := timelineStep{TimelineRow: row, Label: label(row)}
 		switch {
@@ -181,7 +182,7 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, reveal bool, 
 			step.Error, step.Hidden = "", true
 			hiddenErrors++
 		default:
-			if m := maskError(row.Error, known); m != row.Error {
+			if m := masks.mask(row.Error); m != row.Error {
 				step.Error = m
 				maskedErrors++
 			}
