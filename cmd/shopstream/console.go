@@ -93,7 +93,7 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 			fc.Regen = func(ctx context.Context) error { _, err := sync.Sync(ctx); return err }
 		}
 		deps.Catalog = fc
-	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, log); err != nil { // console_catalog.go
+	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, cl, log); err != nil { // console_catalog.go
 		_ = closeAll(ctx) // the configuration error is the one to report
 		return lifecycle.Part{}, err
 	}
