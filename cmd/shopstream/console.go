@@ -24,8 +24,10 @@ import (
 // allows anonymous access when no credentials are set (it listens on
 // loopback).
 func consoleConfig(cfg Config, log *slog.Logger) console.Config {
+	secure := cfg.ConsoleSecureCookies == "true" || cfg.ConsoleSecureCookies == "auto" && !cfg.Development
 	return console.Config{Addr: cfg.ConsoleAddr, Token: cfg.ConsoleToken, User: cfg.ConsoleUser,
-		Password: cfg.ConsolePassword, SessionKey: cfg.ConsoleSessionKey, Development: cfg.Development, Log: log}
+		Password: cfg.ConsolePassword, SessionKey: cfg.ConsoleSessionKey, Development: cfg.Development,
+		SecureCookies: secure, Log: log}
 }
 
 // runConsole is `shopstream console`: the operations console over the

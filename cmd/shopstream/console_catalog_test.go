@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,40 @@ func TestPublishedReaderReadsTheRecordOnlyWhenItChanged(t *testing.T) {
 	}
 	if opened != 2 {
 		t.Errorf("a new record opened %d readers in all, want 2", opened)
+	}
+}
+
+// console.secure_cookies: auto is Secure outside development only; true
+// and false say so everywhere.
+func TestConsoleSecureCookiesSetting(t *testing.T) {
+	for _, tc := range []struct {
+		dev     bool
+		environ []string
+		want    bool
+	}{
+		{false, nil, true},
+		{true, nil, false},
+		{false, []string{"SHOPSTREAM_CONSOLE_SECURE_COOKIES=false"}, false},
+		{true, []string{"SHOPSTREAM_CONSOLE_SECURE_COOKIES=true"}, true},
+	} {
+		k, err := loadConfigFor("", tc.environ, tc.dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := parseConfig(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Development = tc.dev
+		if got := consoleConfig(cfg, slog.New(slog.DiscardHandler)).SecureCookies; got != tc.want {
+			t.Errorf("dev %v %v: SecureCookies %v", tc.dev, tc.environ, got)
+		}
+	}
+	k, err := loadConfigFor("", []string{"SHOPSTREAM_CONSOLE_SECURE_COOKIES=maybe"}, false)
+	if err == nil {
+		_, err = parseConfig(k)
+	}
+	if err == nil || !strings.Contains(err.Error(), "console.secure_cookies") {
+		t.Errorf("a wrong value: %v", err)
 	}
 }

@@ -40,9 +40,9 @@ func (s *Server) anonymous() bool {
 	return s.cfg.Development && s.cfg.Token == "" && s.cfg.User == "" && loopbackAddr(s.cfg.Addr)
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
 // authenticate lets a request through with a live session cookie, or a
@@ -54,7 +54,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			if se := s.sessions.get(c.Value); se != nil {
 				se = s.sessions.renew(se)
-				setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
+				s.setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 				return
 			}
@@ -78,7 +78,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if s.anonymous() {
 			se := s.sessions.create("dev")
-			setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
+			s.setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 			return
 		}
@@ -157,7 +157,7 @@ func localPath(p string) bool {
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	tok := randomToken()
-	setCookie(w, r, loginCookie, tok, 600)
+	s.setCookie(w, r, loginCookie, tok, 600)
 	s.render(w, r, "login", map[string]any{"LoginCSRF": tok, "Next": safeNext(r.URL.Query().Get("next")),
 		"UserLogin": s.cfg.User != "", "TokenLogin": s.cfg.Token != "", "Error": r.URL.Query().Get("error")})
 }
@@ -200,8 +200,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	se := s.sessions.create(user)
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
+	s.setCookie(w, r, loginCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 	s.log.Info("console: login", "user", user, "remote", r.RemoteAddr)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
@@ -211,7 +211,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.sessions.revoke(se)
 	}
 	w.Header().Del("Set-Cookie") // authenticate's renewal of the cookie being ended
-	setCookie(w, r, sessionCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

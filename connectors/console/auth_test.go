@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -113,5 +114,28 @@ func TestConcurrentGuessesAreAllCounted(t *testing.T) {
 	// compared; the rest wait.
 	if checked != loginFreeFailures+1 {
 		t.Errorf("%d of 50 concurrent guesses compared, want %d", checked, loginFreeFailures+1)
+	}
+}
+
+// With SecureCookies (the console behind a TLS-terminating proxy sees
+// plain HTTP) every cookie is Secure; without it, only over TLS.
+func TestSecureCookiesSetting(t *testing.T) {
+	for _, secure := range []bool{true, false} {
+		s, err := New(Config{Addr: "127.0.0.1:0", Token: testToken, SessionKey: testKey, SecureCookies: secure},
+			Deps{Events: &fakeEvents{}, DeadLetters: &fakeDLQ{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login", nil))
+		cookies := w.Result().Cookies()
+		if len(cookies) == 0 {
+			t.Fatal("the login page set no cookie")
+		}
+		for _, c := range cookies {
+			if c.Secure != secure {
+				t.Errorf("SecureCookies %v: cookie %s Secure %v", secure, c.Name, c.Secure)
+			}
+		}
 	}
 }
