@@ -50,7 +50,7 @@ type Config struct {
 	// arrived over TLS.
 	SecureCookies bool
 	Now           func() time.Time
-	Log                     *slog.Logger
+	Log           *slog.Logger
 }
 
 // ConfigError names the setting that is missing or wrong.
