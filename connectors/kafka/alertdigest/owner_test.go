@@ -86,9 +86,66 @@ func onceEach(t *testing.T, ids []string, want int) {
 	}
 }
 
-func testDigester(ch Channels) *Digester {
+// fakeForwarder records what the owner forwards.
+type fakeForwarder struct {
+	mu      sync.Mutex
+	retried []pipeline.Delivery
+	dead    []pipeline.Delivery
+}
+
+func (f *fakeForwarder) Retry(_ context.Context, d pipeline.Delivery, _ pipeline.RetryDecision, _ error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retried = append(f.retried, d)
+	return nil
+}
+
+func (f *fakeForwarder) DeadLetter(_ context.Context, d pipeline.Delivery, _ error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = append(f.dead, d)
+	return nil
+}
+
+func (f *fakeForwarder) counts() (int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.retried), len(f.dead)
+}
+
+// outcomeLog records outcomes.
+type outcomeLog struct {
+	mu  sync.Mutex
+	out []pipeline.Outcome
+}
+
+func (l *outcomeLog) Record(o pipeline.Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.out = append(l.out, o)
+}
+
+func (l *outcomeLog) statuses() map[pipeline.Status]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := map[pipeline.Status]int{}
+	for _, o := range l.out {
+		m[o.Status]++
+	}
+	return m
+}
+
+var testPolicy = pipeline.RetryPolicy{Tiers: []time.Duration{2 * time.Second, 4 * time.Second}, MaxAge: time.Hour}
+
+func testDigester(ch pipeline.AlertDeliverer) *Digester {
+	return testDigesterWith(ch, &fakeForwarder{}, nil)
+}
+
+func testDigesterWith(ch pipeline.AlertDeliverer, fwd pipeline.Forwarder, rec pipeline.OutcomeRecorder) *Digester {
 	return newDigester(Config{Quiet: 300 * time.Millisecond, MaxWait: 5 * time.Second,
-		Rule: pipeline.DigestRule{Min: 5, First: 3}, Backoff: time.Second}, ch, nil, nil)
+		Rule: pipeline.DigestRule{Min: 5, First: 3}, Backoff: time.Second, Retry: testPolicy,
+		Channels: []pipeline.AlertChannel{pipeline.ChannelInbox}},
+		Deps{Dispatch: &pipeline.AlertDispatch{Channels: ch}, Forwarder: fwd, Recorder: rec}, nil)
 }
 
 // TestOwnerBacklogBecomesOneDigest: a fresh owner that reads 50 alerts
@@ -97,8 +154,8 @@ func testDigester(ch Channels) *Digester {
 // keeps failing for seconds also become one digest when they are read.
 func TestOwnerBacklogBecomesOneDigest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ch := &fakeChannels{}
-		d := testDigester(ch)
+		ch, fwd, rec := &fakeChannels{}, &fakeForwarder{}, &outcomeLog{}
+		d := testDigesterWith(ch, fwd, rec)
 		ctx := t.Context()
 		defer d.revoked(ctx, "", 0)
 		m := &fakeMarker{}
@@ -121,10 +178,11 @@ func TestOwnerBacklogBecomesOneDigest(t *testing.T) {
 			t.Fatalf("marked %d records, %d commits", m.count(), m.commits)
 		}
 
-		// A fresh burst of 10 whose send fails for 1+2+4 s; meanwhile 30
-		// more alerts are produced, read only once that send is through.
+		// A fresh burst of 10 whose send fails: the digest is forwarded to
+		// the first tier whole, not retried in place, so 30 alerts that
+		// follow are sent at once as their own digest.
 		ch.mu.Lock()
-		ch.failFor = 3
+		ch.failFor = 1
 		ch.mu.Unlock()
 		next := int64(50)
 		for i := 100; i < 110; i++ {
@@ -133,27 +191,37 @@ func TestOwnerBacklogBecomesOneDigest(t *testing.T) {
 			}
 			next++
 		}
-		time.Sleep(time.Second) // the burst's send is failing now
-		start := time.Now()
-		go func() {
-			for i := range 30 {
-				_ = d.take(ctx, alertRecord(t, next+int64(i), testAlert(200+i), start.Add(time.Duration(i)*100*time.Millisecond)), m)
-			}
-		}()
-		time.Sleep(20 * time.Second)
+		time.Sleep(time.Second)
 		synctest.Wait()
-		if s, n := ch.counts(); s != 0 || n != 3 {
-			t.Fatalf("after the slow send: %d singles, %d digests; want 0 and 3", s, n)
+		retried, dead := fwd.counts()
+		if retried != 1 || dead != 0 {
+			t.Fatalf("failed burst: %d forwarded to a tier, %d dead; want 1 and 0", retried, dead)
 		}
-		if got := ch.digests[1].Total; got != 10 {
-			t.Fatalf("burst digest has %d alerts, want 10", got)
+		fm, err := pipeline.ParseAlertDelivery(fwd.retried[0].Event.Body)
+		if err != nil || fm.Digest == nil || fm.Digest.Total != 10 || fwd.retried[0].Attempt != 1 || fwd.retried[0].Offset != 50 {
+			t.Fatalf("forwarded %+v (%v), attempt %d offset %d", fm, err, fwd.retried[0].Attempt, fwd.retried[0].Offset)
 		}
-		if got := ch.digests[2].Total; got != 30 {
-			t.Fatalf("queued alerts' digest has %d alerts, want 30", got)
+		start := time.Now()
+		for i := range 30 {
+			if err := d.take(ctx, alertRecord(t, next+int64(i), testAlert(200+i), start.Add(time.Duration(i)*100*time.Millisecond)), m); err != nil {
+				t.Fatal(err)
+			}
 		}
-		onceEach(t, ch.sentIDs(), 90)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if s, n := ch.counts(); s != 0 || n != 2 {
+			t.Fatalf("after the failed send: %d singles, %d digests; want 0 and 2", s, n)
+		}
+		if got := ch.digests[1].Total; got != 30 {
+			t.Fatalf("next digest has %d alerts, want 30", got)
+		}
+		onceEach(t, ch.sentIDs(), 80)
 		if m.count() != 90 {
 			t.Fatalf("marked %d records, want 90", m.count())
+		}
+		st := rec.statuses()
+		if st[pipeline.StatusCompleted] != 2 || st[pipeline.StatusRetrying] != 1 {
+			t.Fatalf("outcomes %v, want 2 completed and 1 retrying", st)
 		}
 	})
 }
