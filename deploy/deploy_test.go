@@ -534,9 +534,9 @@ var alertCases = []alertCase{
 	{"webhook alerts held overnight are not consumer lag; a dead alert is not a failed event", map[string]string{
 		`shopstream_consumer_lag{job="shopstream-process",instance="a",group="shopstream-alerts",topic="shopstream.alerts.deferred"}`: "500x30",
 		`shopstream_events_processed_total{job="shopstream-process",event_type="order.updated",outcome="completed"}`:                  "0+10x40",
-		`shopstream_events_processed_total{job="shopstream-process",event_type="alert.delivery",outcome="dead"}`:                     "0+1x40",
-		`shopstream_dlq_records_total{job="shopstream-process",event_type="alert.delivery"}`:                                         "0+1x40",
-		`shopstream_dlq_records_total{job="shopstream-process",event_type="order.updated"}`:                                          "0x40",
+		`shopstream_events_processed_total{job="shopstream-process",event_type="alert.delivery",outcome="dead"}`:                      "0+1x40",
+		`shopstream_dlq_records_total{job="shopstream-process",event_type="alert.delivery"}`:                                          "0+1x40",
+		`shopstream_dlq_records_total{job="shopstream-process",event_type="order.updated"}`:                                           "0x40",
 	}, []alertEval{
 		{"20m", "ShopstreamConsumerLagHigh", nil},
 		{"30m", "ShopstreamSuccessRateLow", nil},
