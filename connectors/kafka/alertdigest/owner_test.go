@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
 )
 
 // fakeMarker records what the owner marks and how often it commits.
@@ -346,5 +347,82 @@ func TestOwnerLeavesOutAlertsAlreadySent(t *testing.T) {
 			t.Fatalf("re-read: marked %d of %d records, %d commits", m2.count(), len(recs), m2.commits)
 		}
 		onceEach(t, ch.sentIDs(), 7)
+	})
+}
+
+// heldDeliveries is a pipeline.AlertDeferrer that keeps what it holds.
+type heldDeliveries struct {
+	mu    sync.Mutex
+	held  []pipeline.AlertDelivery
+	until []time.Time
+}
+
+func (h *heldDeliveries) Defer(_ context.Context, m pipeline.AlertDelivery, until time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held, h.until = append(h.held, m), append(h.until, until)
+	return nil
+}
+
+// TestOwnerSendsWhatItDeferredInTheMorning: in one process (no restart),
+// three alerts at midnight go to the inbox at once and are deferred for
+// the webhook until 07:00; when the deferred deliveries come back at 07:00
+// (the worker held them until then) the same digester sends them to the
+// webhook as one digest, although it remembers having deferred them.
+func TestOwnerSendsWhatItDeferredInTheMorning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quiet, err := pipeline.ParseQuietHours("22:00-07:00", time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !quiet.Contains(time.Now()) {
+			t.Fatalf("the bubble's clock %v is not in the quiet hours", time.Now())
+		}
+		ch, held := &fakeChannels{}, &heldDeliveries{}
+		d := newDigester(Config{Quiet: 300 * time.Millisecond, MaxWait: 5 * time.Second, Rule: pipeline.DigestRule{Min: 5},
+			DeferredTopic: schemas.TopicAlertsDeferred, Retry: testPolicy,
+			Channels: []pipeline.AlertChannel{pipeline.ChannelInbox, pipeline.ChannelWebhook}},
+			Deps{Dispatch: &pipeline.AlertDispatch{Channels: ch, Defer: held, Quiet: quiet}, Forwarder: &fakeForwarder{}}, nil)
+		ctx := t.Context()
+		defer d.revoked(ctx, schemas.TopicAlerts, 0)
+		defer d.revoked(ctx, schemas.TopicAlertsDeferred, 0)
+		m := &fakeMarker{}
+		for i := range 3 {
+			r := alertRecord(t, int64(i), testAlert(i), time.Now())
+			r.Topic = schemas.TopicAlerts
+			if err := d.take(ctx, r, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if s, n := ch.counts(); s != 3 || n != 0 || len(held.held) != 3 || m.count() != 3 {
+			t.Fatalf("night: %d singles, %d digests, %d held, %d marked", s, n, len(held.held), m.count())
+		}
+		morning := held.until[0]
+		if morning.Hour() != 7 || morning.Minute() != 0 || !morning.After(time.Now()) {
+			t.Fatalf("held until %v", morning)
+		}
+
+		time.Sleep(time.Until(morning) + time.Second)
+		m2 := &fakeMarker{}
+		for i, dl := range held.held {
+			r, err := DeliveryRecord(schemas.TopicAlertsDeferred, dl, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Offset = int64(i)
+			if err := d.take(ctx, r, m2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if s, n := ch.counts(); s != 3 || n != 1 || ch.digests[0].Total != 3 || ch.chans[3] != pipeline.ChannelWebhook {
+			t.Fatalf("morning: %d singles, %d digests on %v", s, n, ch.chans)
+		}
+		if m2.count() != 3 {
+			t.Fatalf("morning: marked %d records, want 3", m2.count())
+		}
 	})
 }

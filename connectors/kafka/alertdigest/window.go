@@ -22,11 +22,15 @@ type window struct {
 
 // item is one alert for one channel (planned with the window's other
 // alerts of that channel), or a digest for one channel (sent as it is).
+// explicit items come from delivery records (released from the quiet
+// hours, replayed from the DLQ): they are asked for by name and are sent
+// even when this digester remembers the id (it deferred or forwarded it).
 type item struct {
-	channel pipeline.AlertChannel
-	alert   *pipeline.Alert
-	digest  *pipeline.AlertDigest
-	rec     *kgo.Record
+	channel  pipeline.AlertChannel
+	alert    *pipeline.Alert
+	digest   *pipeline.AlertDigest
+	rec      *kgo.Record
+	explicit bool
 }
 
 // add reads a record: an alert (for every configured channel) or a
@@ -41,7 +45,7 @@ func (w *window) add(d *Digester, r *kgo.Record) {
 			d.log.Warn("leaving out a record that is no alert delivery", "topic", r.Topic, "offset", r.Offset, "error", err)
 			return
 		}
-		w.items = append(w.items, item{channel: m.Channel, alert: m.Alert, digest: m.Digest, rec: r})
+		w.items = append(w.items, item{channel: m.Channel, alert: m.Alert, digest: m.Digest, rec: r, explicit: true})
 		return
 	}
 	var a pipeline.Alert
@@ -80,7 +84,7 @@ func (o *owner) plan(win window) []message {
 		recOf := map[string]*kgo.Record{}
 		for _, it := range byChannel[ch] {
 			switch {
-			case it.digest != nil && o.d.sent(ch, it.digest.ID), it.alert != nil && o.d.sent(ch, it.alert.ID):
+			case !it.explicit && it.alert != nil && o.d.sent(ch, it.alert.ID):
 				left++
 			case it.digest != nil:
 				msgs = append(msgs, message{m: pipeline.AlertDelivery{Channel: ch, Digest: it.digest}, rec: it.rec, covers: []string{it.digest.ID}})
@@ -149,9 +153,7 @@ func (o *owner) deliver(msg message) error {
 	dl := pipeline.Delivery{Event: ev, Attempt: 1, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 		Origin: pipeline.Origin{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}}
 	if err == nil {
-		for _, id := range msg.covers {
-			o.d.sentIDs.Put(sentKey(msg.m.Channel, id), struct{}{})
-		}
+		o.remember(msg)
 		status := pipeline.StatusCompleted
 		if deferred {
 			status = pipeline.StatusDeferred
@@ -180,6 +182,9 @@ func (o *owner) deliver(msg message) error {
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+	// The tier or the DLQ owns it now: a copy re-published by a retried
+	// product event does not start a second chain here.
+	o.remember(msg)
 	if dec.DeadLetter {
 		o.d.log.Error("alert delivery dead-lettered", "id", msg.m.ID(), "reason", dec.Reason, "error", err)
 		o.record(dl, pipeline.StatusDead, fmt.Errorf("%s: %w", dec.Reason, err), start)
@@ -188,6 +193,14 @@ func (o *owner) deliver(msg message) error {
 	o.d.log.Warn("alert delivery failed; forwarded to a retry tier", "id", msg.m.ID(), "tier", dec.Tier+1, "error", err)
 	o.record(dl, pipeline.StatusRetrying, err, start)
 	return nil
+}
+
+// remember notes that msg's channel has it (delivered, deferred or
+// forwarded).
+func (o *owner) remember(msg message) {
+	for _, id := range msg.covers {
+		o.d.sentIDs.Put(sentKey(msg.m.Channel, id), struct{}{})
+	}
 }
 
 func (o *owner) record(dl pipeline.Delivery, status pipeline.Status, cause error, start time.Time) {
