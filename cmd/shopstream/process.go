@@ -91,7 +91,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		Alerts: alerts.engine, AlertSender: alerts.sender, AlertDispatch: alerts.dispatch,
 		Ledger:   ledger,
 		Notifier: notifier, Catalog: marks, Forwarder: fwd, Recorder: recorder,
-		Logger: log, Observer: kafka.NewRetryMetrics(reg, nil),
+		Logger: log, Observer: kafka.NewRetryMetrics(reg, cfg.RetryMaxAge, nil),
 	})
 	if err != nil {
 		return nil, err
