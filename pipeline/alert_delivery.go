@@ -150,17 +150,29 @@ func (a *AlertDispatch) Dispatch(ctx context.Context, m AlertDelivery, now time.
 	return false, a.Channels.Deliver(ctx, m)
 }
 
-// NextEnd is the first end of the quiet hours after t (t itself when the
-// window ends exactly then is not "after"): the time a delivery deferred at
-// t is due. The zero time when no quiet hours are set.
+// NextEnd is the end of the quiet hours t falls in or, outside them, of the
+// next ones: the first instant after t at which Contains turns false after
+// having been true — the time a delivery deferred at t is due. It walks whole
+// minutes (a window's edges and every zone change fall on one) rather than
+// building the end's wall-clock time with time.Date, so it agrees with
+// Contains across daylight-saving changes: in a repeated hour the quiet
+// hours end at the pass t is in, and an end the clocks skip over is the
+// change itself. At most three days of minutes, a few hundred microseconds,
+// once per deferred delivery. The zero time when no quiet hours are set.
 func (q QuietHours) NextEnd(t time.Time) time.Time {
 	if !q.Set {
 		return time.Time{}
 	}
-	lt := t.In(q.Loc)
-	end := time.Date(lt.Year(), lt.Month(), lt.Day(), q.End/60, q.End%60, 0, 0, q.Loc)
-	for !end.After(t) {
-		end = time.Date(end.Year(), end.Month(), end.Day()+1, q.End/60, q.End%60, 0, 0, q.Loc)
+	m := t.Truncate(time.Minute)
+	quiet := q.Contains(t)
+	for range 3 * 24 * 60 {
+		m = m.Add(time.Minute)
+		switch in := q.Contains(m); {
+		case quiet && !in:
+			return m
+		case in:
+			quiet = true
+		}
 	}
-	return end
+	return time.Time{} // not reached: a parsed window is never empty or whole-day
 }

@@ -14,6 +14,10 @@ func TestQuietHoursNextEnd(t *testing.T) {
 	if err != nil {
 		t.Skipf("no tzdata: %v", err)
 	}
+	newYork, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
 	cases := []struct {
 		name, window string
 		loc          *time.Location
@@ -25,6 +29,18 @@ func TestQuietHoursNextEnd(t *testing.T) {
 		{"exactly at the end is the next day's", "22:00-07:00", time.UTC, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 7, 0, 0, 0, time.UTC)},
 		{"in the window's time zone", "22:00-07:00", berlin, time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)},
 		{"across a DST change", "01:00-04:00", berlin, time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC), time.Date(2026, 3, 29, 2, 0, 0, 0, time.UTC)},
+		// 2026-11-01 in New York: 01:00-02:00 EDT, then 01:00-02:00 EST again.
+		// In the second pass of the hour the window ends at 01:30 EST (06:30
+		// UTC), 20 minutes later, not a day later.
+		{"autumn: the end's second pass", "22:00-01:30", newYork, time.Date(2026, 11, 1, 6, 10, 0, 0, time.UTC), time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC)},
+		{"autumn: the end's first pass", "22:00-01:30", newYork, time.Date(2026, 11, 1, 5, 10, 0, 0, time.UTC), time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC)},
+		{"autumn: a window inside the repeated hour", "01:30-01:45", newYork, time.Date(2026, 11, 1, 6, 35, 0, 0, time.UTC), time.Date(2026, 11, 1, 6, 45, 0, 0, time.UTC)},
+		// 2026-03-29 in Berlin the clocks go from 02:00 CET to 03:00 CEST: an
+		// end of 02:30 never shows; quiet ends at the change (01:00 UTC), when
+		// Contains turns false.
+		{"spring: an end the clocks skip", "22:00-02:30", berlin, time.Date(2026, 3, 29, 0, 50, 0, 0, time.UTC), time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
+		{"outside the window: the next one's end", "12:00-13:30", time.UTC, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 30, 0, 0, time.UTC)},
+		{"not on a minute", "12:00-13:30", time.UTC, time.Date(2026, 3, 2, 13, 29, 59, 500, time.UTC), time.Date(2026, 3, 2, 13, 30, 0, 0, time.UTC)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -32,8 +48,13 @@ func TestQuietHoursNextEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := q.NextEnd(c.at); !got.Equal(c.want) {
+			got := q.NextEnd(c.at)
+			if !got.Equal(c.want) {
 				t.Fatalf("NextEnd(%v) = %v, want %v", c.at, got, c.want)
+			}
+			// Agrees with Contains: quiet just before the end, not at it.
+			if q.Contains(got) || !q.Contains(got.Add(-time.Second)) {
+				t.Fatalf("NextEnd(%v) = %v: Contains before %v, at %v", c.at, got, q.Contains(got.Add(-time.Second)), q.Contains(got))
 			}
 		})
 	}
@@ -202,8 +223,18 @@ func TestProcessorDeliversAlertsFromTheTiers(t *testing.T) {
 	if len(def.held) != 1 || len(hook.sent) != 1 {
 		t.Fatalf("night: %d held, %d posted", len(def.held), len(hook.sent))
 	}
+	// The morning send of a3 failed and it came back through the tiers
+	// under the same id: a deferral was not a delivery, so it is sent now,
+	// not taken for a duplicate.
+	now = time.Date(2026, 3, 3, 7, 5, 0, 0, time.UTC)
+	if err := p.Handle(ctx, tierDelivery(t, AlertDelivery{Channel: ChannelWebhook, Alert: &alert3}, now)); err != nil {
+		t.Fatal(err)
+	}
+	if len(hook.sent) != 2 {
+		t.Fatalf("a3 after the night: %d posted, want 2 (a1 and a3)", len(hook.sent))
+	}
 	got := rec.statuses()
-	want := []Status{StatusRetrying, StatusCompleted, StatusDuplicate, StatusDead, StatusDeferred}
+	want := []Status{StatusRetrying, StatusCompleted, StatusDuplicate, StatusDead, StatusDeferred, StatusCompleted}
 	if len(got) != len(want) {
 		t.Fatalf("outcomes %v, want %v", got, want)
 	}

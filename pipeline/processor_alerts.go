@@ -92,10 +92,14 @@ func (p *Processor) deliverAlert(ctx context.Context, d Delivery, start time.Tim
 		}
 		return p.fail(ctx, d, start, err)
 	}
-	p.deps.Seen.Add(d.Event.ID)
 	status := StatusCompleted
 	if deferred {
+		// Not delivered: the morning's attempt may fail and come back
+		// through the tiers under the same id, which must not then look
+		// like a duplicate.
 		status = StatusDeferred
+	} else {
+		p.deps.Seen.Add(d.Event.ID)
 	}
 	p.record(ctx, d, start, status, nil)
 	return nil

@@ -92,6 +92,10 @@ func New(kcfg kafka.Config, cfg Config, deps Deps, log *slog.Logger, reg prometh
 	ccfg := consume.Config{
 		Group: d.cfg.Group, Topics: topics, Role: "alert-digest",
 		SessionTimeout: d.cfg.SessionTimeout, HandleDeferred: d.take, OnRevoked: d.revoked,
+		// Quiet hours end within a day; a due time further out (a bad
+		// header, a changed setting) holds the one deferred partition no
+		// longer than this, and the delivery is then sent or deferred anew.
+		MaxHold: maxDeferredHold,
 		// Deferred deliveries wait in their partition until the quiet
 		// hours end; the alerts topic has no due times.
 		DueAt: func(r *kgo.Record) time.Time {
@@ -206,6 +210,9 @@ func (d *Digester) newOwner(ctx context.Context, rule pipeline.DigestRule) *owne
 	return &owner{d: d, rule: rule, ctx: ctx, cancel: cancel, in: make(chan taken), done: make(chan struct{})}
 }
 
+// maxDeferredHold caps how long a deferred delivery holds its partition.
+const maxDeferredHold = 25 * time.Hour
+
 func (o *owner) stop() {
 	o.cancel()
 	<-o.done
@@ -214,6 +221,7 @@ func (o *owner) stop() {
 // run collects a window and sends it when it is due.
 func (o *owner) run() {
 	defer close(o.done)
+	defer o.cancel() // however run ends, take never waits on it again
 	cfg := o.d.cfg
 	w := pipeline.NewDebounceWindow(cfg.Quiet, cfg.MaxWait)
 	var (
