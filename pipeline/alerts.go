@@ -56,8 +56,9 @@ type Alert struct {
 	New         string    `json:"new"`
 	EventID     string    `json:"event_id"`
 	At          time.Time `json:"at"`
-	// Quiet is set when the crossing happened during quiet hours: the
-	// webhook is not called, the staff inbox and analytics still get it.
+	// Quiet is set when the crossing happened during quiet hours. It is
+	// informational: whether the webhook is held back is decided when the
+	// message is sent (AlertDispatch, by the clock then).
 	Quiet bool `json:"quiet,omitempty"`
 	// Detail carries what a "needs a person" alert reports (error,
 	// attempts, replay command); empty for product alerts.
