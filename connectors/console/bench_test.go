@@ -32,7 +32,7 @@ func BenchmarkPages(b *testing.B) {
 		e := orderEvent(t, fmt.Sprintf("d-%d", i), i, "x@example.com")
 		dlq.letters = append(dlq.letters, replay.DeadLetter{Offset: int64(i), Event: e, OriginalTopic: "evershop.order", Error: "inbox: 400", Attempts: 1, FailedAt: testNow})
 	}
-	s, err := New(Config{Addr: ":0", Development: true, Now: func() time.Time { return testNow }}, Deps{Events: ev, DeadLetters: dlq})
+	s, err := New(Config{Addr: "127.0.0.1:0", Development: true, Now: func() time.Time { return testNow }}, Deps{Events: ev, DeadLetters: dlq})
 	if err != nil {
 		b.Fatal(err)
 	}
