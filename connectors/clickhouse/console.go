@@ -317,7 +317,7 @@ func (s *Store) CatalogSyncs(ctx context.Context, since time.Time, limit int) ([
 	}
 	rows, err := s.conn.Query(ctx, "SELECT processed_at_ms, status, uniqExact("+outcomeKey+"), max(processing_ms), any(error) FROM webhook_events_by_processed "+
 		"WHERE "+strings.Join(where, " AND ")+" AND processed_at >= toDateTime(?, 'UTC') "+
-		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC LIMIT "+fmt.Sprint(limit), from.UTC().Unix())
+		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC, status LIMIT "+fmt.Sprint(limit), from.UTC().Unix())
 	if err != nil {
 		return nil, Classify("catalog syncs", err)
 	}

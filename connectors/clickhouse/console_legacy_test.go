@@ -12,7 +12,9 @@ import (
 
 // The console's queries as they were before migration 0003 (straight off
 // webhook_events), kept in the tests as the reference the indexed queries
-// must agree with, and as the "before" of BenchmarkConsoleWeek.
+// must agree with, and as the "before" of BenchmarkConsoleWeek. One change:
+// catalog syncs ending in the same millisecond (a sync's completed and dead
+// outcomes) are ordered by status, in both, where the order was arbitrary.
 type legacyConsole struct{ s *Store }
 
 // FindEvents lists events matching q, newest received first. It first
@@ -143,7 +145,7 @@ func (l legacyConsole) LoadOverview(ctx context.Context, now time.Time) (Overvie
 func (l legacyConsole) CatalogSyncs(ctx context.Context, since time.Time, limit int) ([]CatalogSyncRow, error) {
 	rows, err := l.s.conn.Query(ctx, "SELECT processed_at_ms, status, uniqExact("+outcomeKey+"), max(processing_ms), any(error) FROM webhook_events "+
 		"WHERE event_type LIKE 'product.%' AND status IN ('completed', 'dead') AND processed_at >= toDateTime(?, 'UTC') "+
-		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC LIMIT "+fmt.Sprint(limit), since.UTC().Unix())
+		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC, status LIMIT "+fmt.Sprint(limit), since.UTC().Unix())
 	if err != nil {
 		return nil, Classify("catalog syncs", err)
 	}

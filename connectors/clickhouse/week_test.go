@@ -85,7 +85,7 @@ func weekStore(b *testing.B, events int) (*Store, time.Time) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer admin.Close()
+		defer func() { _ = admin.Close() }()
 		if err := admin.Conn().Exec(b.Context(), "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
 			b.Fatal(err)
 		}

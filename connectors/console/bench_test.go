@@ -15,7 +15,8 @@ import (
 // (routing, session, template rendering) over in-memory data shaped like
 // a busy hour: 60 minutes x 3 endpoints, 100 search results, 200 dead
 // letters listed. The stores' own time is measured on ClickHouse by
-// TestConsolePagesOnAWeekOfData (connectors/clickhouse).
+// BenchmarkConsoleWeek (connectors/clickhouse) and on the broker by
+// BenchmarkDeadLettersPage.
 func BenchmarkPages(b *testing.B) {
 	ev := &fakeEvents{timelines: map[string][]clickhouse.TimelineRow{}, delivered: map[string]bool{}}
 	dlq := &fakeDLQ{records: map[string]Source{}}
