@@ -137,11 +137,13 @@ func TestConsoleIndexesBackfill(t *testing.T) {
 	if err := s.Conn().Exec(ctx, chschema.MigrationsTableDDL()); err != nil {
 		t.Fatal(err)
 	}
+	// Every migration but 0003, so that today's writer can write the rows
+	// a sink wrote before the upgrade.
 	var m3 chschema.Migration
 	for _, m := range chschema.Migrations() {
 		if m.Version == 3 {
 			m3 = m
-			break
+			continue
 		}
 		if err := s.apply(ctx, m); err != nil {
 			t.Fatal(err)
@@ -152,8 +154,8 @@ func TestConsoleIndexesBackfill(t *testing.T) {
 	before := count(t, s, "SELECT count() FROM webhook_events")
 
 	applied, err := s.Migrate(ctx)
-	if err != nil || len(applied) == 0 || applied[0] != 3 {
-		t.Fatalf("Migrate = %v, %v; want 3 and what follows", applied, err)
+	if err != nil || len(applied) != 1 || applied[0] != 3 {
+		t.Fatalf("Migrate = %v, %v; want [3]", applied, err)
 	}
 	for _, table := range consoleIndexes {
 		if got := count(t, s, "SELECT count() FROM "+table); got != before {
