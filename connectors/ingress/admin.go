@@ -45,8 +45,13 @@ func NewAdmin(addr string, gatherer prometheus.Gatherer, ready ReadyFunc, log *s
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	mountProfiler(r)
 	return &Admin{addr: addr, log: log, handler: r}
 }
+
+// mountProfiler adds /debug/pprof in builds with the pprof tag
+// (admin_pprof.go); production builds serve no profiler.
+var mountProfiler = func(chi.Router) {}
 
 // Handler exposes the routes, for tests.
 func (a *Admin) Handler() http.Handler { return a.handler }

@@ -189,6 +189,63 @@ func (l *Ledger) Claim(ctx context.Context, step pipeline.OrderStep) (pipeline.O
 	return v, nil
 }
 
+// ClaimBatch implements pipeline.OrderLedger: the run's verdicts are
+// decided over memory and the orders' new claims written in one produce
+// (Store.PutBatch: one request per partition, acks=all) before it returns.
+// When someone else wrote one of the orders meanwhile, the run is decided
+// again over the merged claims (a claim written by this run then holds its
+// own event, which is sent; anything older is superseded).
+func (l *Ledger) ClaimBatch(ctx context.Context, steps []pipeline.OrderStep) ([]pipeline.OrderVerdict, error) {
+	if err := pipeline.ValidateBatch(ctx, steps); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.OrderID
+	}
+	unlock, err := l.locks.LockAll(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d order steps: %w", len(steps), err)
+	}
+	defer unlock()
+	for attempt := 0; ; attempt++ {
+		verdicts, claims, err := pipeline.DecideBatch(steps, l.current)
+		if err != nil || len(claims) == 0 {
+			return verdicts, err
+		}
+		at := l.now()
+		kvs := make([]KV, len(claims))
+		for i, c := range claims {
+			b, err := encodeClaim(c, at)
+			if err != nil {
+				return nil, fmt.Errorf("claim order %s: %w", c.OrderID, err)
+			}
+			kvs[i] = KV{Key: c.OrderID, Value: b}
+		}
+		err = l.store.PutBatch(ctx, kvs)
+		if errors.Is(err, ErrOverridden) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claim %d order steps: %w", len(steps), err)
+		}
+		return verdicts, nil
+	}
+}
+
+// current is the order's claim in memory (ok false: none).
+func (l *Ledger) current(orderID string) (pipeline.OrderStep, bool, error) {
+	raw, ok, err := l.store.Get(orderID)
+	if err != nil || !ok {
+		return pipeline.OrderStep{}, false, err
+	}
+	cur, err := DecodeClaim(orderID, raw)
+	if err != nil {
+		return pipeline.OrderStep{}, false, err
+	}
+	return cur, true, nil
+}
+
 // redecide is the verdict for step over the order's claim as it is now.
 func (l *Ledger) redecide(step pipeline.OrderStep) (pipeline.OrderVerdict, error) {
 	raw, ok, err := l.store.Get(step.OrderID)
