@@ -24,6 +24,7 @@ run: build ## everything in one process on an embedded broker
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags pprof ./connectors/ingress/
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 tidy-check: ## go.mod and go.sum are what `go mod tidy` makes them
@@ -38,6 +39,7 @@ lint: vet tidy-check golangci-lint ## gofmt, vet, go mod tidy, golangci-lint (.g
 
 test: infra-up lint ## lint (gofmt, vet, go mod tidy, golangci-lint), then unit + integration tests (race detector on) against the real Kafka and ClickHouse
 	$(GO) test $(TEST_FLAGS) ./...
+	$(GO) test -count=1 -tags pprof -run '^TestAdmin' ./connectors/ingress/
 	$(MAKE) fuzz
 
 # make test with one CPU hog beside it (stress-ng, Debian package stress-ng):

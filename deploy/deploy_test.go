@@ -70,6 +70,7 @@ var exposed = map[string]metricKind{
 	// connectors/kafka: retry metrics (RetryMetrics)
 	"shopstream_held_events":             gauge,
 	"shopstream_held_oldest_age_seconds": gauge,
+	"shopstream_retry_max_age_seconds":   gauge,
 	"shopstream_retry_event_age_seconds": histogram,
 	"shopstream_dead_letters_total":      counter, // {cause}
 	// connectors/kafka: catalog trigger
@@ -496,6 +497,17 @@ var alertCases = []alertCase{
 		{"5m", "ShopstreamEventsHeldLong", nil}, // 5h55m: under 6 h
 		{"20m", "ShopstreamEventsHeldLong", []map[string]string{{"severity": "warning"}}},
 	}},
+	{"with a 2 h max age, a 40-minute hold fires (a quarter of the max age)", map[string]string{
+		`shopstream_held_oldest_age_seconds{job="shopstream-process",instance="a"}`: "1800+60x30",
+		`shopstream_retry_max_age_seconds{job="shopstream-process",instance="a"}`:   "7200x30",
+	}, []alertEval{
+		{"5m", "ShopstreamEventsHeldLong", nil}, // over 30 min since 1m: pending, not yet for 5m
+		{"25m", "ShopstreamEventsHeldLong", []map[string]string{{"severity": "warning"}}},
+	}},
+	{"with a 7-day max age, a 10-hour hold does not fire yet", map[string]string{
+		`shopstream_held_oldest_age_seconds{job="shopstream-process",instance="a"}`: "36000+60x30",
+		`shopstream_retry_max_age_seconds{job="shopstream-process",instance="a"}`:   "604800x30",
+	}, []alertEval{{"20m", "ShopstreamEventsHeldLong", nil}}},
 	{"a short hold does not fire", map[string]string{
 		`shopstream_held_oldest_age_seconds{job="shopstream-process",instance="a"}`: "0+60x60",
 	}, []alertEval{{"60m", "ShopstreamEventsHeldLong", nil}}},

@@ -18,7 +18,7 @@ import (
 
 // secretName matches the variables that hold credentials. Tokens for the
 // WireMock stubs keep a stub-token default (they only reach the stubs).
-var secretName = regexp.MustCompile(`(SECRET|PASSWORD|CONSOLE_TOKEN)`)
+var secretName = regexp.MustCompile(`(SECRET|PASSWORD|CONSOLE_TOKEN|SESSION_KEY)`)
 
 // reInterp is one ${NAME...} interpolation of a compose file.
 var reInterp = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)([^}]*)\}`)
@@ -41,7 +41,7 @@ func TestComposeSecretsFromEnvironment(t *testing.T) {
 			t.Errorf("docker-compose.yml: %s has a default; a credential is ${%s:?message} (required) or empty when unset", m[0], name)
 		}
 	}
-	for _, want := range []string{"EVERSHOP_WEBHOOK_SECRET", "CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "SHOPSTREAM_CONSOLE_TOKEN"} {
+	for _, want := range []string{"EVERSHOP_WEBHOOK_SECRET", "CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "SHOPSTREAM_CONSOLE_TOKEN", "SHOPSTREAM_CONSOLE_SESSION_KEY"} {
 		if !required[want] {
 			t.Errorf("docker-compose.yml does not require %s from the environment", want)
 		}

@@ -44,6 +44,9 @@ type Outcome struct {
 	AlertTrigger string `json:"alert_trigger,omitempty"`
 	AlertOld     string `json:"alert_old,omitempty"`
 	AlertNew     string `json:"alert_new,omitempty"`
+	// Message is the text sent to the customer, on the completed outcome
+	// of an event that sent one (the console shows what was sent).
+	Message string `json:"message,omitempty"`
 }
 
 // MaxErrorText bounds the error text of an outcome and of the DLQ's

@@ -182,9 +182,11 @@ func (p *Processor) send(ctx context.Context, d Delivery, start time.Time, n Not
 		return p.fail(ctx, d, start, err)
 	}
 	p.deps.Seen.Add(d.Event.ID)
-	p.record(ctx, d, start, StatusCompleted, nil)
+	p.emit(ctx, d, withMessage(NewOutcome(d, StatusCompleted, nil, start, p.deps.Now()), n.Text))
 	return nil
 }
+
+func withMessage(o Outcome, text string) Outcome { o.Message = text; return o }
 
 // DeadLetter sends a delivery that cannot be processed at all (its record is
 // not a webhook) straight to the DLQ.
@@ -291,7 +293,12 @@ func (p *Processor) received(d Delivery) {
 }
 
 func (p *Processor) record(ctx context.Context, d Delivery, start time.Time, status Status, cause error) {
-	out := NewOutcome(d, status, cause, start, p.deps.Now())
+	p.emit(ctx, d, NewOutcome(d, status, cause, start, p.deps.Now()))
+}
+
+// emit logs an outcome and hands it to the recorder.
+func (p *Processor) emit(ctx context.Context, d Delivery, out Outcome) {
+	status := out.Status
 	level := slog.LevelInfo
 	if status == StatusDead || status == StatusRetrying {
 		level = slog.LevelWarn

@@ -26,4 +26,8 @@ const (
 	// (TopicEventsDLQ): a short snake_case label of why (type_mismatch,
 	// undecodable, ...), the reason label of shopstream_sink_quarantined_total.
 	HeaderErrorReason = "shopstream-error-reason"
+
+	// HeaderCatalogPublished carries, on TopicCatalogPublished, the JSON
+	// description of the catalog in the value (name, hash, rows, ...).
+	HeaderCatalogPublished = "shopstream-catalog-published"
 )

@@ -51,6 +51,12 @@ const (
 	// whole consumer group.
 	TopicCatalogSync = "shopstream.catalog.sync"
 
+	// TopicCatalogPublished is a compacted single-partition topic whose
+	// one key ("catalog") holds the catalog last handed to the knowledge
+	// base: the CSV as the value (up to catalog.MaxKeptCSV, zstd) and what
+	// was done with it in a header. The operations console reads it.
+	TopicCatalogPublished = "shopstream.catalog.published"
+
 	// TopicOrderProgress is a compacted topic keyed by order id holding each
 	// order's current claim in the order ledger (the newest step announced
 	// to the customer). It has the processor's partition count and the same

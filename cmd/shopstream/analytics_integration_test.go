@@ -696,10 +696,35 @@ func analyticsScrape(t *testing.T, adminURL string) []*dto.MetricFamily {
 
 // analyticsClickHouseCtl runs deploy/local/clickhouse.sh with arg.
 func analyticsClickHouseCtl(t *testing.T, arg string) error {
+	_, err := analyticsClickHouseScript(t, arg)
+	return err
+}
+
+// analyticsClickHouseManaged says why the test's ClickHouse is not the
+// server deploy/local/clickhouse.sh manages from this checkout (empty: it
+// is), so the outage test never stops somebody else's server.
+func analyticsClickHouseManaged(t *testing.T) string {
+	out, err := analyticsClickHouseScript(t, "status")
+	if err != nil {
+		return err.Error()
+	}
+	u, err := url.Parse(analyticsClickHouseDSN(t))
+	if err != nil {
+		return err.Error()
+	}
+	if !strings.Contains(out, "native "+u.Host+",") {
+		return fmt.Sprintf("the test DSN is %s, the managed server: %s", u.Host, out)
+	}
+	return ""
+}
+
+// analyticsClickHouseScript runs deploy/local/clickhouse.sh with arg and
+// returns its output.
+func analyticsClickHouseScript(t *testing.T, arg string) (string, error) {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "..", "deploy", "local", "clickhouse.sh"))
 	if err != nil {
-		return err
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -707,9 +732,9 @@ func analyticsClickHouseCtl(t *testing.T, arg string) error {
 	out, err := exec.CommandContext(ctx, script, arg).CombinedOutput()
 	t.Logf("clickhouse.sh %s (%s): %s", arg, time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(out)))
 	if err != nil {
-		return fmt.Errorf("clickhouse.sh %s: %w", arg, err)
+		return string(out), fmt.Errorf("clickhouse.sh %s: %w", arg, err)
 	}
-	return nil
+	return string(out), nil
 }
 
 // TestIntegrationAnalyticsClickHouseOutage stops ClickHouse for a few
@@ -718,8 +743,8 @@ func analyticsClickHouseCtl(t *testing.T, arg string) error {
 // exactly once.
 func TestIntegrationAnalyticsClickHouseOutage(t *testing.T) {
 	dsnEnv, store := analyticsDatabase(t)
-	if err := analyticsClickHouseCtl(t, "status"); err != nil {
-		t.Skipf("the test ClickHouse is not the one deploy/local/clickhouse.sh manages: %v", err)
+	if why := analyticsClickHouseManaged(t); why != "" {
+		t.Skipf("the test ClickHouse is not the one deploy/local/clickhouse.sh manages: %s", why)
 	}
 	t.Cleanup(func() {
 		// Whatever happened, leave ClickHouse running for the next test.

@@ -54,6 +54,7 @@ type Config struct {
 
 	ConsoleAddr, ConsoleToken    string
 	ConsoleUser, ConsolePassword string
+	ConsoleSessionKey            string
 	ConsoleMetricsURLs           []string
 
 	DataDir      string
@@ -176,6 +177,7 @@ func parseConfig(k *koanf.Koanf) (Config, error) {
 		ConsoleToken:          p.str("console.token"),
 		ConsoleUser:           p.str("console.user"),
 		ConsolePassword:       p.str("console.password"),
+		ConsoleSessionKey:     p.str("console.session_key"),
 		ConsoleMetricsURLs:    p.list("console.metrics_urls"),
 		DataDir:               p.str("dev.data_dir"),
 		DevKafkaAddr:          p.addr("dev.kafka_addr"),

@@ -25,7 +25,7 @@ import (
 // loopback).
 func consoleConfig(cfg Config, log *slog.Logger) console.Config {
 	return console.Config{Addr: cfg.ConsoleAddr, Token: cfg.ConsoleToken, User: cfg.ConsoleUser,
-		Password: cfg.ConsolePassword, Development: cfg.Development, Log: log}
+		Password: cfg.ConsolePassword, SessionKey: cfg.ConsoleSessionKey, Development: cfg.Development, Log: log}
 }
 
 // runConsole is `shopstream console`: the operations console over the
@@ -81,7 +81,8 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 		DeadLetters: console.KafkaDeadLetters{Config: kcfg, Log: log, Rate: 200},
 		Lag: kafka.NewLagMonitor(kadm.NewClient(cl), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink),
 			time.Minute, log, nil),
-		Metrics: metrics,
+		Metrics:  metrics,
+		Messages: store,
 	}
 	if cfg.CozeToken == "" { // the catalog is a local file (dev, or sync to a file)
 		path := filepath.Join(cfg.DataDir, "catalog.csv")
@@ -92,6 +93,9 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 			fc.Regen = func(ctx context.Context) error { _, err := sync.Sync(ctx); return err }
 		}
 		deps.Catalog = fc
+	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, log); err != nil { // console_catalog.go
+		_ = closeAll(ctx) // the configuration error is the one to report
+		return lifecycle.Part{}, err
 	}
 	srv, err := console.New(ccfg, deps)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/shopstream/shopstream/connectors/clickhouse"
 	"github.com/shopstream/shopstream/connectors/console"
+	"github.com/shopstream/shopstream/connectors/coze/cozetest"
 	"github.com/shopstream/shopstream/internal/lifecycle"
 )
 
@@ -42,11 +43,16 @@ func chromium(t *testing.T) string {
 
 const browserToken = "browser-test-token-0123456789"
 
+// browserSessionKey signs the test console's session cookies.
+const browserSessionKey = "browser-test-session-key-0123456789abcdef"
+
 func TestIntegrationConsoleBrowser(t *testing.T) {
 	exe := chromium(t)
 	dsnEnv, store := analyticsDatabase(t)
 	inbox := analyticsStartInbox(t)
-	cfg := testConfig(t, append(inbox.Env(), dsnEnv, "WEBHOOK_AUTO_SYNC_PRODUCTS=false", "WEBHOOK_SEND_WELCOME_MESSAGE=true")...)
+	kb := cozetest.Start(t, cozeToken, cozeDataset)
+	kb.SetProcessPolls(0)
+	cfg := testConfig(t, append(append(inbox.Env(), cozeEnv(kb)...), dsnEnv, "SHOPSTREAM_CATALOG_QUIET=300ms", "WEBHOOK_SEND_WELCOME_MESSAGE=true")...)
 	resetKafka(t, cfg)
 	startServe(t, cfg)
 	proc := startProcess(t, cfg, nil)
@@ -74,7 +80,7 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	inbox.FailLoginAlways("refused@example.com", 0)
 
 	addr := freeAddr(t)
-	ccfg := console.Config{Addr: addr, Token: browserToken, Log: testLogger(t).With("role", "console")}
+	ccfg := console.Config{Addr: addr, Token: browserToken, SessionKey: browserSessionKey, Log: testLogger(t).With("role", "console")}
 	p, err := newConsolePart(ctx, cfg, ccfg, ccfg.Log, proc.Registry)
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +173,10 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#timeline")),
 		shot("03-event-timeline"),
 	)
+	eventURL, err := chromedp.Run(bctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tl := text("#timeline"); !strings.Contains(tl, "received") || !strings.Contains(tl, "dead-lettered") || !strings.Contains(tl, "injected failure") {
 		t.Fatalf("timeline of the refused order: %q", tl)
 	}
@@ -210,6 +220,26 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 		return len(done) == 8
 	})
 
+	// The replayed order's page shows the message that went out, read back
+	// from its delivered outcome, not recomputed.
+	run("sent message",
+		chromedp.Navigate(eventURL),
+		chromedp.WaitVisible(chromedp.CSS("#reveal")),
+		chromedp.Click(chromedp.CSS("#reveal")),
+		chromedp.WaitVisible(chromedp.CSS("#message-source")),
+		shot("09-sent-message"),
+	)
+	eventID := eventURL[strings.LastIndex(eventURL, "/")+1:]
+	var sent string
+	for _, m := range inbox.Messages("refused@example.com") {
+		if m.IdempotencyKey == eventID {
+			sent = m.Content
+		}
+	}
+	if src, msg := text("#message-source"), text("#message"); !strings.HasPrefix(src, "Sent:") || sent == "" || msg != sent {
+		t.Fatalf("message of %s: %q %q, the inbox received %q", eventID, src, msg, sent)
+	}
+
 	// The overview shows the new outcomes.
 	run("overview", chromedp.Navigate(baseURL+"/"), chromedp.WaitVisible(chromedp.CSS("#statuses")), shot("07-overview"))
 	if done, dead := text("#status-completed"), text("#status-dead"); done != "8" || dead != "4" {
@@ -221,7 +251,28 @@ func TestIntegrationConsoleBrowser(t *testing.T) {
 	if lag := text("#lag"); !strings.Contains(lag, "shopstream-processor") {
 		t.Fatalf("overview lag: %q", lag)
 	}
-	run("catalog", chromedp.Navigate(baseURL+"/catalog"), chromedp.WaitVisible(chromedp.CSS("h1")), shot("08-catalog"))
+
+	// The catalog: two products go to the Coze fake; the page shows the
+	// document as Coze reports it beside shopstream's record.
+	for i, name := range []string{"Blue Mug", "Green Teapot"} {
+		analyticsPost(t, cfg, "product", productBody("product.created", 4400+i, name, "12.50", base), "")
+	}
+	waitUntil(t, time.Minute, "Coze holds the catalog and the console shows its record", func() bool {
+		docs := kb.Documents()
+		if len(docs) != 1 || docs[0].Status != cozetest.StatusDone || !strings.Contains(string(docs[0].Content), "Green Teapot") {
+			return false
+		}
+		if err := chromedp.Do(bctx, chromedp.Navigate(baseURL+"/catalog"), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
+			return false
+		}
+		s, err := chromedp.Run(bctx, chromedp.OuterHTML(chromedp.CSS("main")))
+		return err == nil && strings.Contains(s, `id="download"`) && strings.Contains(s, docs[0].ID)
+	})
+	run("catalog", chromedp.WaitVisible(chromedp.CSS("#kb-doc")), shot("08-catalog"))
+	if d := text("#kb-doc"); !strings.Contains(d, kb.Documents()[0].ID) || !strings.Contains(d, "processed") {
+		t.Fatalf("knowledge base document: %q", d)
+	}
+	noViolations(t, "coze", kb.Violations())
 }
 
 func screenshotDir(t *testing.T) string {

@@ -57,7 +57,7 @@ func TestIntegrationConsoleCatalog(t *testing.T) {
 	meta, _ := readMeta()
 
 	addr := freeAddr(t)
-	ccfg := console.Config{Addr: addr, Token: browserToken, Log: testLogger(t).With("role", "console")}
+	ccfg := console.Config{Addr: addr, Token: browserToken, SessionKey: browserSessionKey, Log: testLogger(t).With("role", "console")}
 	p, err := newConsolePart(t.Context(), cfg, ccfg, ccfg.Log, nil)
 	if err != nil {
 		t.Fatal(err)

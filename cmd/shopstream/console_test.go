@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -15,8 +17,11 @@ func TestConsoleConfigFromEnvironment(t *testing.T) {
 	}{
 		{RoleConsole, nil, ":9103", false}, // production refuses to start without credentials
 		{RoleDev, nil, "127.0.0.1:9103", true},
-		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_ADDR=127.0.0.1:7000", "SHOPSTREAM_CONSOLE_TOKEN=0123456789abcdef0123"}, "127.0.0.1:7000", true},
-		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_USER=ops", "SHOPSTREAM_CONSOLE_PASSWORD=pw"}, ":9103", true},
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_ADDR=127.0.0.1:7000", "SHOPSTREAM_CONSOLE_TOKEN=0123456789abcdef0123", "SHOPSTREAM_CONSOLE_SESSION_KEY=0123456789abcdef0123456789abcdef"}, "127.0.0.1:7000", true},
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_USER=ops", "SHOPSTREAM_CONSOLE_PASSWORD=pw", "SHOPSTREAM_CONSOLE_SESSION_KEY=0123456789abcdef0123456789abcdef"}, ":9103", true},
+		// Outside development sessions need the signing key.
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_TOKEN=0123456789abcdef0123"}, ":9103", false},
+		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_TOKEN=0123456789abcdef0123", "SHOPSTREAM_CONSOLE_SESSION_KEY=short"}, ":9103", false},
 		{RoleConsole, []string{"SHOPSTREAM_CONSOLE_USER=ops"}, ":9103", false},
 		// Development alone does not open the console to every interface.
 		{RoleConsole, []string{"SHOPSTREAM_ENV=development"}, ":9103", false},
@@ -41,5 +46,22 @@ func TestConsoleConfigFromEnvironment(t *testing.T) {
 	}
 	if err := (Config{}).Validate(RoleConsole); err == nil {
 		t.Error("the console role needs brokers and ClickHouse")
+	}
+	full := Config{KafkaBrokers: []string{"b:9092"}, ClickHouseDSN: "clickhouse://c:9000/default"}
+	var ce *ConfigError
+	if err := full.Validate(RoleConsole); !errors.As(err, &ce) || ce.Env != "SHOPSTREAM_CONSOLE_SESSION_KEY" {
+		t.Errorf("console without a session key: %v", err)
+	}
+	full.ConsoleSessionKey = "too-short"
+	if err := full.Validate(RoleConsole); !errors.As(err, &ce) || ce.Env != "SHOPSTREAM_CONSOLE_SESSION_KEY" {
+		t.Errorf("console with a short session key: %v", err)
+	}
+	full.ConsoleSessionKey = strings.Repeat("k", 32)
+	if err := full.Validate(RoleConsole); err != nil {
+		t.Errorf("console with a session key: %v", err)
+	}
+	full.ConsoleSessionKey, full.Development = "", true
+	if err := full.Validate(RoleConsole); err != nil {
+		t.Errorf("development console without a session key: %v", err)
 	}
 }

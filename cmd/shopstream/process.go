@@ -91,7 +91,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		Alerts: alerts.engine, AlertSender: alerts.sender,
 		Ledger:   ledger,
 		Notifier: notifier, Catalog: marks, Forwarder: fwd, Recorder: recorder,
-		Logger: log, Observer: kafka.NewRetryMetrics(reg, nil),
+		Logger: log, Observer: kafka.NewRetryMetrics(reg, cfg.RetryMaxAge, nil),
 	})
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	}
 	parts := append([]lifecycle.Part{{Name: "processor", Run: consumer.Run}}, alerts.parts()...)
 	if cfg.CatalogAutoSync {
-		catalogSync, err := newCatalogSync(cfg, httpClient, log, state)
+		catalogSync, err := newCatalogSync(cfg, httpClient, log, state, kcfg, &opened)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +195,7 @@ func newNotifier(cfg Config, hc *http.Client, log *slog.Logger, opened *lifecycl
 // newCatalogSync renders the catalog from EverShop's admin API (or, without
 // it, from the product events' state) and publishes it to Coze (or, without
 // a token, to a local file).
-func newCatalogSync(cfg Config, hc *http.Client, log *slog.Logger, state *catalog.State) (*pipeline.CatalogSync, error) {
+func newCatalogSync(cfg Config, hc *http.Client, log *slog.Logger, state *catalog.State, kcfg kafka.Config, opened *lifecycle.Stack) (*pipeline.CatalogSync, error) {
 	var source pipeline.CatalogSource = state
 	if cfg.EverShopURL != "" {
 		c, err := evershop.New(evershop.Config{BaseURL: cfg.EverShopURL, Email: cfg.EverShopEmail, Password: cfg.EverShopPassword}, hc, log)
@@ -210,7 +210,9 @@ func newCatalogSync(cfg Config, hc *http.Client, log *slog.Logger, state *catalo
 		if err != nil {
 			return nil, configErr("coze.api_token", err)
 		}
-		target = c
+		if target, err = recordPublished(c, kcfg, log, opened); err != nil { // console_catalog.go
+			return nil, err
+		}
 	}
 	return pipeline.NewCatalogSync(source, target, time.Now), nil
 }

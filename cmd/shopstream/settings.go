@@ -46,6 +46,7 @@ var settings = []setting{
 	{"console.token", "SHOPSTREAM_CONSOLE_TOKEN", "", "Console access token (16+ characters; also `Authorization: Bearer`). Required by `console` unless a user and password are set; dev allows no login."},
 	{"console.user", "SHOPSTREAM_CONSOLE_USER", "", "Console user (with console.password) instead of a token."},
 	{"console.password", "SHOPSTREAM_CONSOLE_PASSWORD", "", "Console password."},
+	{"console.session_key", "SHOPSTREAM_CONSOLE_SESSION_KEY", "", "Signs console session cookies and CSRF tokens (32+ characters, the same on every console replica; changing it logs everybody out). Required by `console`; dev uses a random one when unset."},
 	{"console.metrics_urls", "SHOPSTREAM_CONSOLE_METRICS_URLS", "", "The processors' /metrics URLs, comma-separated, for held events on the overview (dev: its own)."},
 	{"dev.data_dir", "SHOPSTREAM_DATA_DIR", "./var", "dev: where the embedded broker and local targets keep their files."},
 	{"dev.kafka_addr", "SHOPSTREAM_DEV_KAFKA_ADDR", "127.0.0.1:19092", "dev: where the embedded broker listens (for kcat)."},

@@ -40,7 +40,7 @@ var roleNeeds = map[Role][]requirement{
 	RoleMigrate: {needClickHouse},
 	RoleReplay:  {needBrokers},
 	RoleSign:    {needSecret},
-	RoleConsole: {needBrokers, needClickHouse},
+	RoleConsole: {needBrokers, needClickHouse, needConsoleSessionKey},
 }
 
 // Validate reports the first setting role needs that c lacks, as a
@@ -115,4 +115,19 @@ func configErr(key string, err error) error {
 	p := parser{}
 	p.fail(key, err)
 	return p.err
+}
+
+// needConsoleSessionKey: console replicas share signed session cookies,
+// so they need one key of 32+ characters (development makes up its own,
+// as console.Config.Validate allows).
+func needConsoleSessionKey(c Config, role Role) error {
+	switch {
+	case c.ConsoleSessionKey == "" && c.Development:
+		return nil
+	case c.ConsoleSessionKey == "":
+		return configErr("console.session_key", fmt.Errorf("is required for shopstream %s (32+ characters, the same on every replica)", role))
+	case len(c.ConsoleSessionKey) < 32:
+		return configErr("console.session_key", errors.New("must be at least 32 characters"))
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 // order here is the order of the slices appended in InsertOutcomes.
 const insertOutcomes = "INSERT INTO webhook_events (event_id, event_type, entity_id, status, attempt, error, " +
 	"received_at, received_at_ms, processed_at, processed_at_ms, processing_ms, topic, `partition`, `offset`, ingested_at, " +
-	"alert_trigger, alert_old, alert_new)"
+	"alert_trigger, alert_old, alert_new, message)"
 
 // maxDateTime is the last second a DateTime column holds (a UInt32 count of
 // seconds since 1970): later instants would silently wrap around.
@@ -69,7 +69,7 @@ func (s *Store) InsertOutcomes(ctx context.Context, outcomes []pipeline.Outcome)
 		offset                       = make([]int64, n)
 		ingestedAt                   = make([]time.Time, n)
 		alertTrigger, alertOld       = make([]string, n), make([]string, n)
-		alertNew                     = make([]string, n)
+		alertNew, message            = make([]string, n), make([]string, n)
 	)
 	ingested := s.now().UTC().Truncate(time.Second)
 	for i, o := range outcomes {
@@ -82,6 +82,7 @@ func (s *Store) InsertOutcomes(ctx context.Context, outcomes []pipeline.Outcome)
 		partition[i], offset[i] = o.Partition, o.Offset
 		ingestedAt[i] = ingested
 		alertTrigger[i], alertOld[i], alertNew[i] = o.AlertTrigger, o.AlertOld, o.AlertNew
+		message[i] = o.Message
 	}
 
 	batch, err := s.conn.PrepareBatch(ctx, insertOutcomes)
@@ -93,7 +94,7 @@ func (s *Store) InsertOutcomes(ctx context.Context, outcomes []pipeline.Outcome)
 	defer func() { _ = batch.Abort() }()
 	columns := []any{eventID, eventType, entityID, status, attempt, errText,
 		receivedAt, receivedMs, processedAt, processedMs, processing, topic, partition, offset, ingestedAt,
-		alertTrigger, alertOld, alertNew}
+		alertTrigger, alertOld, alertNew, message}
 	for i, values := range columns {
 		if err := batch.Column(i).Append(values); err != nil {
 			return Classify(fmt.Sprintf("append column %d", i), err)

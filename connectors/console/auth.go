@@ -2,15 +2,14 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"sync"
-	"time"
 )
 
 const (
@@ -18,79 +17,6 @@ const (
 	loginCookie   = "shopstream_console_login" // CSRF token of the login form
 	csrfField     = "csrf"
 )
-
-// maxSessions caps the live sessions: past it, creating one drops the
-// oldest (anonymous development mode opens one per cookieless request).
-const maxSessions = 1000
-
-type session struct {
-	id, csrf, user string
-	expires        time.Time
-	seq            uint64 // creation order
-}
-
-// sessions is the in-memory session store: a restart logs everybody out,
-// which for an operations console is a feature. It holds at most max
-// sessions, dropping the oldest to make room.
-type sessions struct {
-	mu  sync.Mutex
-	m   map[string]*session
-	now func() time.Time
-	ttl time.Duration
-	max int
-	seq uint64
-}
-
-func newSessions(now func() time.Time, ttl time.Duration) *sessions {
-	return &sessions{m: map[string]*session{}, now: now, ttl: ttl, max: maxSessions}
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func (s *sessions) create(user string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	for id, se := range s.m { // drop expired ones while we are here
-		if now.After(se.expires) {
-			delete(s.m, id)
-		}
-	}
-	for len(s.m) >= max(s.max, 1) { // full: drop the oldest
-		var oldest *session
-		for _, se := range s.m {
-			if oldest == nil || se.seq < oldest.seq {
-				oldest = se
-			}
-		}
-		delete(s.m, oldest.id)
-	}
-	s.seq++
-	se := &session{id: randomToken(), csrf: randomToken(), user: user, expires: now.Add(s.ttl), seq: s.seq}
-	s.m[se.id] = se
-	return se
-}
-
-func (s *sessions) get(id string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	se := s.m[id]
-	if se == nil || s.now().After(se.expires) {
-		delete(s.m, id)
-		return nil
-	}
-	return se
-}
-
-func (s *sessions) drop(id string) {
-	s.mu.Lock()
-	delete(s.m, id)
-	s.mu.Unlock()
-}
 
 type ctxKey struct{}
 
@@ -125,13 +51,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			if se := s.sessions.get(c.Value); se != nil {
+				se = s.sessions.renew(se)
+				setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 				return
 			}
 		}
 		if auth := r.Header.Get("Authorization"); s.cfg.Token != "" && strings.HasPrefix(auth, "Bearer ") {
 			if equal(strings.TrimPrefix(auth, "Bearer "), s.cfg.Token) {
-				se := &session{user: "token", csrf: ""} // no cookie: CSRF does not apply
+				se := &session{user: "token", bearer: true} // no cookie: CSRF does not apply
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 				return
 			}
@@ -140,7 +68,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if s.anonymous() {
 			se := s.sessions.create("dev")
-			setCookie(w, r, sessionCookie, se.id, 0)
+			setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 			return
 		}
@@ -161,7 +89,7 @@ func (s *Server) checkCSRF(next http.Handler) http.Handler {
 			return
 		}
 		se := sessionOf(r)
-		if se.csrf == "" && se.id == "" { // bearer token, no cookie
+		if se.bearer { // bearer token, no cookie
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -230,6 +158,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid or missing CSRF token", http.StatusForbidden)
 		return
 	}
+	addr, who := clientAddr(r), loginUser(r)
+	if wait := s.limiter.wait(addr, who); wait > 0 {
+		s.log.Warn("console: login refused: too many failures", "remote", r.RemoteAddr, "retry_after", wait.String())
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
+		return
+	}
 	// Every comparison runs, whatever the others found: the time taken
 	// tells neither whether the user exists nor how long the secrets are.
 	tokenOK := equal(r.PostFormValue("token"), s.cfg.Token)
@@ -245,21 +180,42 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		user = "dev"
 	}
 	if user == "" {
+		s.limiter.failed(addr, who)
 		s.log.Warn("console: login refused", "remote", r.RemoteAddr)
 		http.Redirect(w, r, "/login?error=1&next="+url.QueryEscape(safeNext(r.PostFormValue("next"))), http.StatusSeeOther)
 		return
 	}
+	s.limiter.succeeded(addr, who)
 	se := s.sessions.create(user)
 	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, se.id, 0)
+	setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 	s.log.Info("console: login", "user", user, "remote", r.RemoteAddr)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if se := sessionOf(r); se != nil && se.id != "" {
-		s.sessions.drop(se.id)
+	if se := sessionOf(r); se != nil && !se.bearer {
+		s.sessions.revoke(se)
 	}
+	w.Header().Del("Set-Cookie") // authenticate's renewal of the cookie being ended
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// clientAddr is the client's address as the listener sees it (behind a
+// reverse proxy that is the proxy's: X-Forwarded-For is not trusted).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// loginUser is who a login attempt is for: the user name, or "token".
+func loginUser(r *http.Request) string {
+	if u := r.PostFormValue("user"); u != "" {
+		return "user:" + u
+	}
+	return "token"
 }

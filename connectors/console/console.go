@@ -35,9 +35,16 @@ type Config struct {
 	// in.
 	Token, User, Password string
 	Development           bool
-	SessionTTL            time.Duration // default 12 h
-	Now                   func() time.Time
-	Log                   *slog.Logger
+	// SessionKey signs session cookies and CSRF tokens (32+ characters),
+	// the same on every replica. Required outside development; in
+	// development an empty key is replaced by a random one (sessions then
+	// end with the process).
+	SessionKey string
+	// SessionIdle ends a session unused this long (default 30 min);
+	// SessionTTL ends any session this long after login (default 12 h).
+	SessionIdle, SessionTTL time.Duration
+	Now                     func() time.Time
+	Log                     *slog.Logger
 }
 
 // ConfigError names the setting that is missing or wrong.
@@ -69,6 +76,12 @@ func (c Config) Validate() error {
 	if c.Token != "" && len(c.Token) < 16 {
 		return &ConfigError{Env: "SHOPSTREAM_CONSOLE_TOKEN", Msg: "must be at least 16 characters"}
 	}
+	if c.SessionKey == "" && !c.Development {
+		return &ConfigError{Env: "SHOPSTREAM_CONSOLE_SESSION_KEY", Msg: "is required: it signs the session cookies, the same key on every console replica"}
+	}
+	if c.SessionKey != "" && len(c.SessionKey) < 32 {
+		return &ConfigError{Env: "SHOPSTREAM_CONSOLE_SESSION_KEY", Msg: "must be at least 32 characters"}
+	}
 	return nil
 }
 
@@ -95,6 +108,7 @@ type Deps struct {
 	Lag         LagReader
 	Metrics     prometheus.Gatherer // held events, open breakers
 	Catalog     Catalog
+	Messages    SentMessages // what was sent; nil: the page recomputes it
 }
 
 // Server is the console.
@@ -102,6 +116,7 @@ type Server struct {
 	cfg      Config
 	deps     Deps
 	sessions *sessions
+	limiter  *loginLimiter
 	pages    *pages
 	log      *slog.Logger
 	handler  http.Handler
@@ -121,6 +136,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 30 * time.Minute
+	}
+	key := cfg.SessionKey
+	if key == "" { // development only (Validate)
+		key = randomToken()
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -128,7 +150,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, sessions: newSessions(cfg.Now, cfg.SessionTTL), pages: p, log: cfg.Log.With("component", "console")}
+	s := &Server{cfg: cfg, deps: deps, sessions: newSessions([]byte(key), cfg.Now, cfg.SessionIdle, cfg.SessionTTL),
+		limiter: newLoginLimiter(cfg.Now), pages: p, log: cfg.Log.With("component", "console")}
 	s.handler = s.routes()
 	return s, nil
 }

@@ -29,8 +29,10 @@ func TestConfigRefusesAnonymousOutsideDev(t *testing.T) {
 		{Config{Addr: ":9103", User: "ops"}, "SHOPSTREAM_CONSOLE_PASSWORD"},
 		{Config{Addr: ":9103", Password: "pw"}, "SHOPSTREAM_CONSOLE_USER"},
 		{Config{Token: testToken}, "SHOPSTREAM_CONSOLE_ADDR"},
-		{Config{Addr: ":9103", Token: testToken}, ""},
-		{Config{Addr: ":9103", User: "ops", Password: "pw"}, ""},
+		{Config{Addr: ":9103", Token: testToken}, "SHOPSTREAM_CONSOLE_SESSION_KEY"},
+		{Config{Addr: ":9103", Token: testToken, SessionKey: "short"}, "SHOPSTREAM_CONSOLE_SESSION_KEY"},
+		{Config{Addr: ":9103", Token: testToken, SessionKey: testKey}, ""},
+		{Config{Addr: ":9103", User: "ops", Password: "pw", SessionKey: testKey}, ""},
 		// Anonymous only in development on loopback.
 		{Config{Addr: ":9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
 		{Config{Addr: "0.0.0.0:9103", Development: true}, "SHOPSTREAM_CONSOLE_TOKEN"},
@@ -681,56 +683,12 @@ func TestLoginNeedsUserAndPasswordTogether(t *testing.T) {
 		{"user": {"ops"}, "token": {"s3cret-pass"}},
 	} {
 		f.Set("csrf", h.csrf)
-		if _, _, hdr := h.post("/login", f); !strings.Contains(hdr.Get("Location"), "error=1") {
-			t.Errorf("%v: logged in (%q)", f, hdr.Get("Location"))
+		// Past the free failures the back-off answers 429: not logged in either.
+		if code, _, hdr := h.post("/login", f); !strings.Contains(hdr.Get("Location"), "error=1") && code != http.StatusTooManyRequests {
+			t.Errorf("%v: logged in (%d %q)", f, code, hdr.Get("Location"))
 		}
 	}
 	if !equal("same", "same") || equal("same", "Same") || equal("", "x") || !equal("", "") {
 		t.Error("equal")
-	}
-}
-
-func TestSessionsAreCapped(t *testing.T) {
-	now := testNow
-	s := newSessions(func() time.Time { return now }, time.Hour)
-	s.max = 5
-	var ids []string
-	for range 12 {
-		ids = append(ids, s.create("dev").id)
-	}
-	if len(s.m) != 5 {
-		t.Fatalf("%d sessions kept, want 5", len(s.m))
-	}
-	for i, id := range ids {
-		if live := s.get(id) != nil; live != (i >= 7) {
-			t.Errorf("session %d live=%v", i, live)
-		}
-	}
-	// Expired ones go first; the default cap holds in every mode.
-	now = now.Add(2 * time.Hour)
-	s.create("ops")
-	if len(s.m) != 1 {
-		t.Errorf("%d sessions after expiry", len(s.m))
-	}
-	if newSessions(time.Now, time.Hour).max != maxSessions || maxSessions <= 0 {
-		t.Error("no default cap")
-	}
-}
-
-func TestAnonymousDevelopmentSessionsAreCapped(t *testing.T) {
-	h := newHarness(t, Config{Development: true}, Deps{})
-	for range maxSessions + 50 {
-		resp, err := http.Get(h.srv.URL + "/catalog") // no cookie jar: a session each
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
-	srv := h.server
-	srv.sessions.mu.Lock()
-	n := len(srv.sessions.m)
-	srv.sessions.mu.Unlock()
-	if n > maxSessions {
-		t.Errorf("%d sessions", n)
 	}
 }

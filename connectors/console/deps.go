@@ -18,6 +18,12 @@ type EventStore interface {
 	LoadOverview(ctx context.Context, now time.Time) (clickhouse.Overview, error)
 }
 
+// SentMessages reads back the customer message an event's delivered
+// outcome recorded (connectors/clickhouse.Store, webhook_events.message).
+type SentMessages interface {
+	SentMessage(ctx context.Context, eventType, eventID string) (clickhouse.SentMessage, bool, error)
+}
+
 // DeadLetters reads the DLQ and puts events back into the flow, through
 // connectors/kafka/replay (KafkaDeadLetters), the code path of `shopstream
 // replay`.
@@ -60,6 +66,26 @@ type CatalogDoc struct {
 	Products    int
 	PublishedAt time.Time
 	Where       string // where it lives (a file path, a knowledge base)
+
+	// Knowledge-base targets only (KnowledgeBaseCatalog).
+	KnowledgeBase bool
+	Recorded      bool   // shopstream's record of the publish was read
+	Uploaded      bool   // false: the sync found this content already there
+	DocumentID    string // the knowledge base's id, as the publish returned it
+	Bytes         int
+	RecordError   string      // reading shopstream's record failed
+	Live          *RemoteDoc  // the live catalog document, as the knowledge base reports it
+	Others        []RemoteDoc // other catalog documents it holds (processing, leftovers)
+	RemoteError   string      // asking the knowledge base failed
+	Mismatch      bool        // the live document is not the one shopstream recorded
+	CSVNote       string      // why the CSV cannot be downloaded ("": it can)
+}
+
+// RemoteDoc is a document as the knowledge base itself reports it.
+type RemoteDoc struct {
+	ID, Name, Status       string
+	Size                   int64
+	CreateTime, UpdateTime time.Time
 }
 
 // Catalog is the catalog target as the console sees it.

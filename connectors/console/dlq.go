@@ -86,7 +86,8 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	rows := make([]letterRow, len(list.Letters))
 	for i, d := range list.Letters {
 		rows[i] = letterRow{Partition: d.Partition, Offset: d.Offset, FailedAt: d.FailedAt, EventID: d.Event.ID, EventType: d.Event.Type,
-			EntityID: d.Event.EntityID, Attempts: d.Attempts, Error: d.Error, Delivered: delivered[d.Event.ID]}
+			EntityID: d.Event.EntityID, Attempts: d.Attempts, Delivered: delivered[d.Event.ID],
+			Error: maskError(d.Error, personalValues(d.Event.Body, d.Event.Kind == pipeline.KindProduct))}
 	}
 	data := map[string]any{"Q": q, "Types": eventTypes, "List": list, "Rows": rows, "Limit": listLimit, "Filter": filterQuery(q).Encode()}
 	if derr != nil {
@@ -167,7 +168,9 @@ func (s *Server) deadLetter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delivered, _ := s.deps.Events.Delivered(r.Context(), []string{d.Event.ID})
-	body, masked := prettyBody(d.Event.Body, d.Event.Kind == pipeline.KindProduct, false)
+	product := d.Event.Kind == pipeline.KindProduct
+	body, masked := prettyBody(d.Event.Body, product, false)
+	d.Error = maskError(d.Error, personalValues(d.Event.Body, product))
 	s.render(w, r, "dlq_detail", map[string]any{"L": d, "Body": body, "Masked": masked, "Delivered": delivered[d.Event.ID]})
 }
 

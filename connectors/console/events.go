@@ -104,6 +104,9 @@ func (s *Server) findEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, "search events in ClickHouse", err)
 		return
 	}
+	for i := range events { // the list has no bodies: the patterns only
+		events[i].Error = maskError(events[i].Error, nil)
+	}
 	data["Events"] = events
 	s.render(w, r, "events", data)
 }
@@ -148,14 +151,7 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, reveal bool, 
 		return
 	}
 	data := map[string]any{"ID": id, "Reveal": reveal, "Notice": notice}
-	var steps []timelineStep
-	delivered := false
-	for _, row := range rows {
-		steps = append(steps, timelineStep{TimelineRow: row, Label: label(row)})
-		delivered = delivered || row.Status == "completed"
-	}
-	data["Steps"], data["Delivered"] = steps, delivered
-	data["Outcome"] = rows[len(rows)-1].Status
+	var known []string // the body's personal values, masked in error texts too
 	src, err := s.sourceOf(r, rows)
 	if err != nil {
 		data["BodyError"] = err.Error()
@@ -163,10 +159,25 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, reveal bool, 
 		data["Source"] = src
 		product := src.Event.Kind == pipeline.KindProduct
 		data["Body"], data["Masked"] = prettyBody(src.Event.Body, product, reveal)
+		known = personalValues(src.Event.Body, product)
 		if reveal {
-			data["Message"] = customerMessage(src.Event)
+			s.messageOf(r, src.Event, rows, data)
 		}
 	}
+	var steps []timelineStep
+	delivered, maskedErrors := false, 0
+	for _, row := range rows {
+		if !reveal && row.Error != "" {
+			if m := maskError(row.Error, known); m != row.Error {
+				row.Error = m
+				maskedErrors++
+			}
+		}
+		steps = append(steps, timelineStep{TimelineRow: row, Label: label(row)})
+		delivered = delivered || row.Status == "completed"
+	}
+	data["Steps"], data["Delivered"], data["MaskedErrors"] = steps, delivered, maskedErrors
+	data["Outcome"] = rows[len(rows)-1].Status
 	s.render(w, r, "event", data)
 }
 
@@ -179,6 +190,39 @@ func (s *Server) sourceOf(r *http.Request, rows []clickhouse.TimelineRow) (Sourc
 		}
 	}
 	return Source{}, errors.New("no outcome of this event names its accepted record")
+}
+
+// messageOf fills the page's customer message: the text recorded as sent
+// with the delivered outcome when there is one ("sent"), else the text the
+// processor's functions render from the body ("recomputed"), marked as
+// such and with the reason.
+func (s *Server) messageOf(r *http.Request, ev pipeline.Event, rows []clickhouse.TimelineRow, data map[string]any) {
+	if s.deps.Messages != nil {
+		m, ok, err := s.deps.Messages.SentMessage(r.Context(), ev.Type, ev.ID)
+		switch {
+		case err != nil:
+			data["MessageError"] = err.Error()
+		case ok:
+			data["Message"], data["MessageSource"], data["MessageAt"] = m.Text, "sent", m.SentAt
+			return
+		}
+	}
+	text := customerMessage(ev)
+	if text == "" {
+		return
+	}
+	delivered := false
+	for _, row := range rows {
+		delivered = delivered || row.Status == "completed"
+	}
+	why := "not delivered (yet): this is what the processor would send"
+	switch {
+	case delivered && s.deps.Messages == nil:
+		why = "this console reads no recorded messages"
+	case delivered:
+		why = "its delivered outcome carries no recorded text (delivered before migration 0004, by an older processor, or the event sends none)"
+	}
+	data["Message"], data["MessageSource"], data["MessageWhy"] = text, "recomputed", why
 }
 
 // customerMessage is the text the processor sends for the event (the same

@@ -24,6 +24,8 @@ var testNow = time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
 
 const testToken = "console-test-token-0123456789"
 
+const testKey = "console-test-session-key-0123456789abcdef"
+
 type fakeEvents struct {
 	mu        sync.Mutex
 	queries   []clickhouse.EventQuery
@@ -200,6 +202,9 @@ func newHarness(t *testing.T, cfg Config, deps Deps) *harness {
 	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return testNow }
+	}
+	if cfg.SessionKey == "" && !cfg.Development {
+		cfg.SessionKey = testKey
 	}
 	s, err := New(cfg, deps)
 	if err != nil {

@@ -36,6 +36,11 @@ type Document struct {
 	Name       string
 	Status     int
 	CreateTime int64 // unix seconds
+	// As document/list reports them (0 when Coze leaves them out).
+	UpdateTime int64 // unix seconds
+	Size       int64 // bytes
+	CharCount  int64
+	SliceCount int64
 }
 
 type wireDocument struct {
@@ -43,10 +48,15 @@ type wireDocument struct {
 	Name       string        `json:"name"`
 	Status     int           `json:"status"`
 	CreateTime httpx.FlexInt `json:"create_time"`
+	UpdateTime httpx.FlexInt `json:"update_time"`
+	Size       httpx.FlexInt `json:"size"`
+	CharCount  httpx.FlexInt `json:"char_count"`
+	SliceCount httpx.FlexInt `json:"slice_count"`
 }
 
 func (w wireDocument) doc() Document {
-	return Document{ID: string(w.ID), Name: w.Name, Status: w.Status, CreateTime: int64(w.CreateTime)}
+	return Document{ID: string(w.ID), Name: w.Name, Status: w.Status, CreateTime: int64(w.CreateTime),
+		UpdateTime: int64(w.UpdateTime), Size: int64(w.Size), CharCount: int64(w.CharCount), SliceCount: int64(w.SliceCount)}
 }
 
 // newer orders documents by creation: create_time (whole seconds), then the

@@ -26,6 +26,10 @@ type Admin struct {
 	handler http.Handler
 }
 
+// adminExtras mounts optional routes on the admin listener; a build with the
+// pprof tag adds /debug/pprof (admin_pprof.go) for profiling under load.
+var adminExtras []func(chi.Router)
+
 // NewAdmin builds the admin listener. Readiness results are cached for a
 // second so a tight probe loop cannot hammer the broker.
 func NewAdmin(addr string, gatherer prometheus.Gatherer, ready ReadyFunc, log *slog.Logger) *Admin {
@@ -45,13 +49,11 @@ func NewAdmin(addr string, gatherer prometheus.Gatherer, ready ReadyFunc, log *s
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	mountProfiler(r)
+	for _, mount := range adminExtras {
+		mount(r)
+	}
 	return &Admin{addr: addr, log: log, handler: r}
 }
-
-// mountProfiler adds /debug/pprof in builds with the pprof tag
-// (admin_pprof.go); production builds serve no profiler.
-var mountProfiler = func(chi.Router) {}
 
 // Handler exposes the routes, for tests.
 func (a *Admin) Handler() http.Handler { return a.handler }

@@ -2,12 +2,14 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // LagMonitor measures consumer lag (the queue depth) per group and topic with
@@ -70,6 +72,11 @@ func (m *LagMonitor) Measure(ctx context.Context) (map[string]map[string]int64, 
 			return nil, fmt.Errorf("end offsets: %w", err)
 		}
 		committed, err := m.adm.FetchOffsets(ctx, group)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			// A group that has never committed (its processors not started
+			// yet): every record from the log start is lag, not an error.
+			committed, err = nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("offsets of %s: %w", group, err)
 		}

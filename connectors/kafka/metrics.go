@@ -72,8 +72,10 @@ type RetryMetrics struct {
 	oldest time.Time
 }
 
-// NewRetryMetrics registers the retry metrics; now nil means time.Now.
-func NewRetryMetrics(reg prometheus.Registerer, now func() time.Time) *RetryMetrics {
+// NewRetryMetrics registers the retry metrics; maxAge is the configured
+// SHOPSTREAM_RETRY_MAX_AGE, exported so alert rules can fire at a fraction
+// of it; now nil means time.Now.
+func NewRetryMetrics(reg prometheus.Registerer, maxAge time.Duration, now func() time.Time) *RetryMetrics {
 	if now == nil {
 		now = time.Now
 	}
@@ -96,11 +98,16 @@ func NewRetryMetrics(reg prometheus.Registerer, now func() time.Time) *RetryMetr
 		Name: "shopstream_held_oldest_age_seconds",
 		Help: "Age (since receipt) of the oldest event held now; 0 when none.",
 	}, m.oldestAge)
+	maxAgeGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shopstream_retry_max_age_seconds",
+		Help: "SHOPSTREAM_RETRY_MAX_AGE: an event failing transiently is dead-lettered (a hold ends) at this age.",
+	})
+	maxAgeGauge.Set(maxAge.Seconds())
 	for _, c := range []pipeline.DeadLetterCause{pipeline.DeadLetterPermanent, pipeline.DeadLetterMaxAge} {
 		m.dead.WithLabelValues(string(c))
 	}
 	if reg != nil {
-		reg.MustRegister(m.held, oldest, m.retryAge, m.dead)
+		reg.MustRegister(m.held, oldest, maxAgeGauge, m.retryAge, m.dead)
 	}
 	return m
 }

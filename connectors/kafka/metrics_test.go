@@ -14,7 +14,7 @@ import (
 func TestRetryMetrics(t *testing.T) {
 	now := time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC)
 	reg := prometheus.NewRegistry()
-	var obs pipeline.RetryObserver = NewRetryMetrics(reg, func() time.Time { return now })
+	var obs pipeline.RetryObserver = NewRetryMetrics(reg, 24*time.Hour, func() time.Time { return now })
 	obs.Held(2, now.Add(-90*time.Second))
 	obs.DeadLettered(pipeline.DeadLetterMaxAge, 25*time.Hour)
 	obs.Retried(2, time.Minute)
@@ -25,8 +25,11 @@ shopstream_held_events 2
 # HELP shopstream_held_oldest_age_seconds Age (since receipt) of the oldest event held now; 0 when none.
 # TYPE shopstream_held_oldest_age_seconds gauge
 shopstream_held_oldest_age_seconds 90
+# HELP shopstream_retry_max_age_seconds SHOPSTREAM_RETRY_MAX_AGE: an event failing transiently is dead-lettered (a hold ends) at this age.
+# TYPE shopstream_retry_max_age_seconds gauge
+shopstream_retry_max_age_seconds 86400
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "shopstream_held_events", "shopstream_held_oldest_age_seconds"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "shopstream_held_events", "shopstream_held_oldest_age_seconds", "shopstream_retry_max_age_seconds"); err != nil {
 		t.Fatal(err)
 	}
 	m := obs.(*RetryMetrics)

@@ -122,9 +122,19 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 			with(map[string]string{"retention.ms": strconv.FormatInt(7*24*time.Hour.Milliseconds(), 10)})},
 		// One partition: its single owner is the one debouncer of the group.
 		TopicSpec{schemas.TopicCatalogSync, 1, c.Replication, with(nil)},
+		// The catalog last published, CSV included, under one key: compacted,
+		// and big enough for catalog.MaxKeptCSV compressed or not.
+		TopicSpec{schemas.TopicCatalogPublished, 1, c.Replication,
+			with(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
+				"max.message.bytes": strconv.Itoa(PublishedMaxMessageBytes)})},
 	)
 	return plan
 }
+
+// PublishedMaxMessageBytes is max.message.bytes of
+// schemas.TopicCatalogPublished: a kept CSV (at most 8 MiB) plus its
+// header and the batch framing, even if it does not compress.
+const PublishedMaxMessageBytes = 8<<20 + 64<<10
 
 // TopicReport says what EnsureTopics did to each topic.
 type TopicReport struct {

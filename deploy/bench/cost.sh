@@ -36,8 +36,15 @@ for a in "$@"; do
   esac
 done
 
-echo "building bin/shopstream and bin/bench-pipeline" >&2
-"$GO" build -o bin/shopstream ./cmd/shopstream
+# -cost-profile DIR needs /debug/pprof on the admin listener: a build with the
+# pprof tag (connectors/ingress/admin_pprof.go), never a release build.
+tags=()
+for a in "$@"; do
+  case "$a" in -cost-profile | -cost-profile=* | --cost-profile | --cost-profile=*) tags=(-tags pprof) ;; esac
+done
+
+echo "building bin/shopstream${tags:+ (${tags[*]})} and bin/bench-pipeline" >&2
+"$GO" build "${tags[@]}" -o bin/shopstream ./cmd/shopstream
 "$GO" build -o bin/bench-pipeline ./deploy/bench/pipeline
 
 if ! status=$(deploy/local/kafka.sh status 2>&1); then

@@ -10,7 +10,9 @@
 #   deploy/local/clickhouse.sh purge     stop and delete all data and logs
 #   deploy/local/clickhouse.sh client ARGS...   clickhouse-client against this server
 #
-# Environment (defaults): CLICKHOUSE_TCP_PORT (9000), CLICKHOUSE_HTTP_PORT (8123),
+# Environment (defaults): CLICKHOUSE_TCP_PORT (9000), CLICKHOUSE_HTTP_PORT (8123) — when
+# unset, the ports of the config rendered by the last start in SHOPSTREAM_VAR, so
+# status/stop/start of a server started on other ports find it again;
 # CLICKHOUSE_RUN_AS (unset: the current user; e.g. `clickhouse` to drop root),
 # CLICKHOUSE_START_TIMEOUT (60 s), CLICKHOUSE_STOP_TIMEOUT (30 s), SHOPSTREAM_VAR.
 set -euo pipefail
@@ -18,17 +20,21 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CH_HOST=127.0.0.1
-CH_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
-CH_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-8123}"
+CVAR="$SHOPSTREAM_VAR/clickhouse"
+CH_CONF="$CVAR/etc/config.xml"
+# rendered_port TAG: the port the last start wrote into the config, if any.
+rendered_port() { [[ -f "$CH_CONF" ]] && sed -n "s:.*<$1>\([0-9][0-9]*\)</$1>.*:\1:p" "$CH_CONF" | head -1; }
+CH_TCP_PORT="${CLICKHOUSE_TCP_PORT:-$(rendered_port tcp_port || true)}"
+CH_TCP_PORT="${CH_TCP_PORT:-9000}"
+CH_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-$(rendered_port http_port || true)}"
+CH_HTTP_PORT="${CH_HTTP_PORT:-8123}"
 CH_RUN_AS="${CLICKHOUSE_RUN_AS:-}"
 CH_START_TIMEOUT="${CLICKHOUSE_START_TIMEOUT:-60}"
 CH_STOP_TIMEOUT="${CLICKHOUSE_STOP_TIMEOUT:-30}"
 
-CVAR="$SHOPSTREAM_VAR/clickhouse"
 CH_ETC="$CVAR/etc"
 CH_DATA="$CVAR/data"
 CH_LOGS="$CVAR/logs"
-CH_CONF="$CH_ETC/config.xml"
 PIDFILE="$CVAR/clickhouse.pid"
 PATTERN="clickhouse-server --config-file=$CH_CONF"
 DSN="clickhouse://$CH_HOST:$CH_TCP_PORT/default"

@@ -221,11 +221,14 @@ func (s *Server) delete(w http.ResponseWriter, body map[string]any) {
 }
 
 func wire(d *Document) map[string]any {
-	ts := d.Created.Unix()
+	ts, updated := d.Created.Unix(), d.Created.Unix()
+	if !d.Updated.IsZero() {
+		updated = d.Updated.Unix()
+	}
 	return map[string]any{"document_id": d.ID, "name": d.Name, "status": d.Status, "type": d.FileType,
 		"format_type": d.FormatType, "size": len(d.Content), "char_count": len([]rune(string(d.Content))),
 		"source_type": 0, "slice_count": bytes.Count(d.Content, []byte("\n")) + 1, "hit_count": 0,
-		"create_time": ts, "update_time": ts, "update_type": 0, "update_interval": 0,
+		"create_time": ts, "update_time": updated, "update_type": 0, "update_interval": 0,
 		"chunk_strategy": map[string]any{"chunk_type": 0}}
 }
 

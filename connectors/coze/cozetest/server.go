@@ -36,6 +36,7 @@ type Document struct {
 	Content    []byte
 	Status     int
 	Created    time.Time
+	Updated    time.Time // zero: Created (SetUpdated changes it)
 	pollsLeft  int
 	willFail   bool
 }
@@ -123,6 +124,16 @@ func (s *Server) SetStatus(id string, status int) {
 	s.with(func() {
 		if d := s.find(id); d != nil {
 			d.Status, d.pollsLeft = status, 0
+		}
+	})
+}
+
+// SetUpdated sets the update time document/list reports for a document
+// (Coze moves it when a document is re-processed or edited in its UI).
+func (s *Server) SetUpdated(id string, at time.Time) {
+	s.with(func() {
+		if d := s.find(id); d != nil {
+			d.Updated = at
 		}
 	})
 }

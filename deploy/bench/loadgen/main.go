@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -32,12 +31,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/shopstream/shopstream/connectors/ingress"
+	"github.com/shopstream/shopstream/deploy/bench/ceiling"
 	"github.com/shopstream/shopstream/pipeline"
-	"github.com/shopstream/shopstream/schemas"
 )
 
 func main() {
@@ -232,37 +227,9 @@ func send(client *http.Client, base string, secret pipeline.Secret, kind pipelin
 	return resp.StatusCode, err
 }
 
-// noopPublisher accepts every event at once: what the ingress would do with
-// an infinitely fast, always available broker.
-type noopPublisher struct{}
-
-func (noopPublisher) Publish(context.Context, string, pipeline.Event, string) (pipeline.Origin, error) {
-	return pipeline.Origin{}, nil
-}
-
-// serveNoop runs the webhook listener as `shopstream serve` builds it
-// (defaults, verifier, metrics registry, JSON logs at info), minus Kafka:
-// no producer and no outcome writer.
+// serveNoop runs the ceiling (deploy/bench/ceiling) until SIGINT/SIGTERM.
 func serveNoop(addr string, secrets []pipeline.Secret) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("command", "loadgen-ceiling")
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg := ingress.DefaultConfig()
-	cfg.Addr = addr
-	srv, err := ingress.New(cfg, ingress.Deps{
-		Verifier:  pipeline.NewVerifier(secrets, 0),
-		Publisher: noopPublisher{},
-		Logger:    log.With("component", "ingress"),
-		Registry:  reg,
-		Topic: func(k pipeline.Kind) string {
-			t, _ := schemas.TopicForKind(string(k))
-			return t
-		},
-	})
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
+	return ceiling.Serve(ctx, addr, secrets, "loadgen-ceiling")
 }

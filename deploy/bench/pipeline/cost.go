@@ -18,13 +18,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/shopstream/shopstream/connectors/ingress"
 	"github.com/shopstream/shopstream/connectors/kafka"
+	"github.com/shopstream/shopstream/deploy/bench/ceiling"
 	"github.com/shopstream/shopstream/pipeline"
 	"github.com/shopstream/shopstream/schemas"
 )
@@ -769,40 +767,13 @@ func sortedKeys(m map[string]float64) []string {
 	return keys
 }
 
-// noopPublisher accepts every event at once: the ingress with an infinitely
-// fast, always available broker.
-type noopPublisher struct{}
-
-func (noopPublisher) Publish(context.Context, string, pipeline.Event, string) (pipeline.Origin, error) {
-	return pipeline.Origin{}, nil
-}
-
-// serveNoop is the ceiling: the webhook listener as `shopstream serve` builds
-// it (defaults, verifier, metrics registry, JSON logs at info), minus Kafka.
+// serveNoop is the ceiling (deploy/bench/ceiling).
 func serveNoop(ctx context.Context, addr string) error {
 	secrets, err := pipeline.ParseSecrets(os.Getenv("EVERSHOP_WEBHOOK_SECRET"))
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("command", "bench-ceiling")
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg := ingress.DefaultConfig()
-	cfg.Addr = addr
-	srv, err := ingress.New(cfg, ingress.Deps{
-		Verifier:  pipeline.NewVerifier(secrets, 0),
-		Publisher: noopPublisher{},
-		Logger:    log.With("component", "ingress"),
-		Registry:  reg,
-		Topic: func(k pipeline.Kind) string {
-			t, _ := schemas.TopicForKind(string(k))
-			return t
-		},
-	})
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
+	return ceiling.Serve(ctx, addr, secrets, "bench-ceiling")
 }
 
 // brokerJIT says how the local broker's JVM compiles, from its command line.

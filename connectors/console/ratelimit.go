@@ -1,0 +1,125 @@
+package console
+
+import (
+	"sync"
+	"time"
+)
+
+// Login back-off defaults: a few free failures, then a wait that doubles
+// with every further failure, up to a cap.
+const (
+	loginFreeFailures = 3
+	loginBaseWait     = time.Second
+	loginMaxWait      = 15 * time.Minute
+	// loginForget drops a key's failures once it has been quiet this long
+	// after its last wait ended.
+	loginForget = time.Hour
+	// maxLoginKeys bounds each table (addresses, users).
+	maxLoginKeys = 10000
+)
+
+// loginLimiter slows password and token guessing: per client address and
+// per user name (the token counts as the user "token"), each failure past
+// loginFreeFailures blocks further attempts for loginBaseWait doubled per
+// failure, capped at loginMaxWait. An attempt while blocked is refused
+// before any credential is compared; a success clears both keys.
+//
+// The two tables are bounded (maxLoginKeys each): a full table first
+// forgets keys that are quiet, then the key whose block ends soonest, so a
+// flood of fresh keys can only shorten the back-off of others, never grow
+// memory. The per-user key means an attacker can keep a user waiting (at
+// most loginMaxWait per failure); that is the price of slowing a guesser
+// who spreads over many addresses.
+type loginLimiter struct {
+	now          func() time.Time
+	free         int
+	base, most   time.Duration
+	forget       time.Duration
+	max          int
+	mu           sync.Mutex
+	addrs, users map[string]*loginFailures
+}
+
+type loginFailures struct {
+	n     int
+	until time.Time // attempts are refused before this
+	last  time.Time
+}
+
+func newLoginLimiter(now func() time.Time) *loginLimiter {
+	return &loginLimiter{now: now, free: loginFreeFailures, base: loginBaseWait, most: loginMaxWait,
+		forget: loginForget, max: maxLoginKeys, addrs: map[string]*loginFailures{}, users: map[string]*loginFailures{}}
+}
+
+// wait is how long attempts from addr for user must still wait (0: go).
+func (l *loginLimiter) wait(addr, user string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var w time.Duration
+	for _, f := range []*loginFailures{l.addrs[addr], l.users[user]} {
+		if f != nil && now.Before(f.until) {
+			w = max(w, f.until.Sub(now))
+		}
+	}
+	return w
+}
+
+// failed counts a failed attempt against addr and user.
+func (l *loginLimiter) failed(addr, user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.count(l.addrs, addr, now)
+	l.count(l.users, user, now)
+}
+
+// succeeded clears addr and user.
+func (l *loginLimiter) succeeded(addr, user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.addrs, addr)
+	delete(l.users, user)
+}
+
+func (l *loginLimiter) count(m map[string]*loginFailures, key string, now time.Time) {
+	f := m[key]
+	if f != nil && now.Sub(f.until) > l.forget && now.Sub(f.last) > l.forget {
+		f = nil // quiet long enough: start over
+	}
+	if f == nil {
+		l.makeRoom(m, now)
+		f = &loginFailures{}
+		m[key] = f
+	}
+	f.n++
+	f.last = now
+	if over := f.n - l.free; over > 0 {
+		w := l.most
+		if over-1 < 32 && l.base<<(over-1) < l.most && l.base<<(over-1) > 0 {
+			w = l.base << (over - 1)
+		}
+		f.until = now.Add(w)
+	}
+}
+
+// makeRoom keeps m under l.max entries.
+func (l *loginLimiter) makeRoom(m map[string]*loginFailures, now time.Time) {
+	if len(m) < max(l.max, 1) {
+		return
+	}
+	for k, f := range m {
+		if now.Sub(f.until) > l.forget && now.Sub(f.last) > l.forget {
+			delete(m, k)
+		}
+	}
+	for len(m) >= max(l.max, 1) {
+		var soonest string
+		for k, f := range m {
+			if soonest == "" || f.until.Before(m[soonest].until) {
+				soonest = k
+			}
+		}
+		delete(m, soonest)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !pprof
+
+package ingress
+
+const profilingBuild = false
