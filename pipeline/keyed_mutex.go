@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"hash/maphash"
-	"slices"
 )
 
 // DefaultKeyedMutexStripes is the processor's number of order lock stripes:
@@ -44,30 +43,4 @@ func (m *KeyedMutex) Lock(ctx context.Context, key string) (unlock func(), err e
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// LockAll takes the stripes of every key, in stripe order (so that two
-// LockAll callers cannot deadlock), each stripe once; on success the
-// caller must call unlock exactly once. On ctx done it holds nothing.
-func (m *KeyedMutex) LockAll(ctx context.Context, keys []string) (unlock func(), err error) {
-	idx := make([]int, 0, len(keys))
-	for _, k := range keys {
-		idx = append(idx, int(maphash.String(m.seed, k)%uint64(len(m.stripes))))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	release := func(n int) {
-		for _, i := range idx[:n] {
-			<-m.stripes[i]
-		}
-	}
-	for n, i := range idx {
-		select {
-		case m.stripes[i] <- struct{}{}:
-		case <-ctx.Done():
-			release(n)
-			return nil, ctx.Err()
-		}
-	}
-	return func() { release(len(idx)) }, nil
 }

@@ -100,7 +100,7 @@ func (v OrderVerdict) String() string {
 // write not acknowledged, ctx done); the caller must then not send, and
 // delivers the event again later. Claims of different orders are
 // independent. Implementations are safe for concurrent use; callers hold a
-// per-order lock (KeyedMutex) across Claim and the send so that sends leave
+// per-order lock (KeyLocks) across Claim and the send so that sends leave
 // in claim order.
 //
 // Implementations: MemoryOrderLedger (one process, for tests and dev); the

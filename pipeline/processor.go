@@ -52,7 +52,7 @@ type ProcessorDeps struct {
 type Processor struct {
 	cfg   ProcessorConfig
 	deps  ProcessorDeps
-	locks *KeyedMutex
+	locks *KeyLocks
 	holds *holdSet
 }
 
@@ -82,7 +82,7 @@ func NewProcessor(cfg ProcessorConfig, deps ProcessorDeps) (*Processor, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Processor{cfg: cfg, deps: deps, locks: NewKeyedMutex(0), holds: newHoldSet(deps.Observer)}, nil
+	return &Processor{cfg: cfg, deps: deps, locks: NewKeyLocks(), holds: newHoldSet(deps.Observer)}, nil
 }
 
 // Handle processes one delivery. It returns nil once the delivery's outcome

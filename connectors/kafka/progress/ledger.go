@@ -91,7 +91,7 @@ func mergeClaims(key string, old, next []byte) []byte {
 // so the figure grows with the shop's order count.
 type Ledger struct {
 	store *Store
-	locks *pipeline.KeyedMutex
+	locks *pipeline.KeyLocks
 	now   func() time.Time
 }
 
@@ -122,7 +122,7 @@ func NewLedger(kcfg kafka.Config, cfg LedgerConfig, log *slog.Logger, reg promet
 			Help: "Orders whose ledger claim this member holds in memory (its partitions of the order progress topic; about 270-290 bytes each).",
 		}, func() float64 { return float64(st.Keys()) }))
 	}
-	return &Ledger{store: st, locks: pipeline.NewKeyedMutex(0), now: cfg.Now}, nil
+	return &Ledger{store: st, locks: pipeline.NewKeyLocks(), now: cfg.Now}, nil
 }
 
 // Store is the ledger's store (tests, metrics).
