@@ -86,6 +86,10 @@ var exposed = map[string]metricKind{
 	// connectors/kafka: outcome writer ({role})
 	"shopstream_outcomes_dropped_total": counter,
 	"shopstream_outcomes_written_total": counter,
+	// connectors/kafka/alertdigest: store alerts
+	"shopstream_alerts_raised_total":    counter, // {trigger}
+	"shopstream_alert_deliveries_total": counter, // {channel,result}
+	"shopstream_alerts_deferred_total":  counter, // {channel}
 	// connectors/kafka: lag monitor
 	"shopstream_consumer_lag": gauge, // {group,topic}
 
@@ -358,6 +362,8 @@ func TestAlertRules(t *testing.T) {
 		{"ShopstreamIngressUnavailable", "", []string{`shopstream_webhooks_received_total{outcome="unavailable"}`}},
 		{"ShopstreamOutcomesDropped", "", []string{"shopstream_outcomes_dropped_total"}},
 		{"ShopstreamTargetDown", "", []string{"up{", "== 0"}},
+		{"ShopstreamAlertChannelFailing", "5m", []string{`result=~"failed|refused"`, `result="delivered"`, "by (channel)"}},
+		{"ShopstreamAlertRefused", "", []string{`shopstream_alert_deliveries_total{result="refused"}`, "> 0"}},
 	}
 	for _, req := range required {
 		found := false
@@ -520,6 +526,33 @@ var alertCases = []alertCase{
 		`shopstream_retry_event_age_seconds_count{job="shopstream-process",instance="a"}`:             "0+3x40",
 		`shopstream_retry_event_age_seconds_bucket{job="shopstream-process",instance="a",le="21600"}`: "0+3x40",
 	}, []alertEval{{"30m", "ShopstreamRetryingOldEvents", nil}}},
+	{"a failing alert channel that delivers nothing fires AlertChannelFailing; one that recovers does not", map[string]string{
+		`shopstream_alert_deliveries_total{job="shopstream-process",instance="a",channel="webhook",result="failed"}`:    "0+2x40",
+		`shopstream_alert_deliveries_total{job="shopstream-process",instance="a",channel="webhook",result="delivered"}`: "0x40",
+		`shopstream_alert_deliveries_total{job="shopstream-process",instance="a",channel="inbox",result="failed"}`:      "0+1x40",
+		`shopstream_alert_deliveries_total{job="shopstream-process",instance="a",channel="inbox",result="delivered"}`:   "0+1x40",
+	}, []alertEval{
+		{"3m", "ShopstreamAlertChannelFailing", nil},
+		{"25m", "ShopstreamAlertChannelFailing", []map[string]string{{"severity": "warning", "channel": "webhook"}}},
+	}},
+	{"a refused alert fires AlertRefused, then clears", map[string]string{
+		`shopstream_alert_deliveries_total{job="shopstream-process",instance="a",channel="webhook",result="refused"}`:   "0x5 1x30",
+		`shopstream_alert_deliveries_total{job="shopstream-process",instance="a",channel="webhook",result="delivered"}`: "0+1x35",
+	}, []alertEval{
+		{"4m", "ShopstreamAlertRefused", nil},
+		{"8m", "ShopstreamAlertRefused", []map[string]string{{"severity": "warning", "channel": "webhook"}}},
+		{"30m", "ShopstreamAlertRefused", nil},
+	}},
+	{"webhook alerts held overnight are not consumer lag; a dead alert is not a failed event", map[string]string{
+		`shopstream_consumer_lag{job="shopstream-process",instance="a",group="shopstream-alerts",topic="shopstream.alerts.deferred"}`: "500x30",
+		`shopstream_events_processed_total{job="shopstream-process",event_type="order.updated",outcome="completed"}`:                  "0+10x40",
+		`shopstream_events_processed_total{job="shopstream-process",event_type="alert.delivery",outcome="dead"}`:                      "0+1x40",
+		`shopstream_dlq_records_total{job="shopstream-process",event_type="alert.delivery"}`:                                          "0+1x40",
+		`shopstream_dlq_records_total{job="shopstream-process",event_type="order.updated"}`:                                           "0x40",
+	}, []alertEval{
+		{"20m", "ShopstreamConsumerLagHigh", nil},
+		{"30m", "ShopstreamSuccessRateLow", nil},
+	}},
 	{"a role that cannot be scraped", map[string]string{
 		`up{job="shopstream-sink",instance="sink:9102"}`:   "1 1 0x10",
 		`up{job="shopstream-serve",instance="serve:9102"}`: "1x12",

@@ -21,6 +21,18 @@ func ProductAdminURL(storeURL, productID string) string {
 	return strings.TrimRight(storeURL, "/") + "/admin/products/edit/" + url.PathEscape(productID)
 }
 
+// AdminURL is the alert's product page in the EverShop admin, which is
+// keyed by the product's uuid (/admin/products/edit/<uuid>, EverShop 2.2.1
+// modules/catalog/pages/admin/productEdit); the numeric id is the fallback
+// for an alert raised from an event without one. "" when the store's URL
+// is not known.
+func (a Alert) AdminURL(storeURL string) string {
+	if a.ProductUUID != "" {
+		return ProductAdminURL(storeURL, a.ProductUUID)
+	}
+	return ProductAdminURL(storeURL, a.ProductID)
+}
+
 // AlertText is the short message a person reads: what happened, to which
 // product (name and SKU), from what to what, and where to look.
 func AlertText(a Alert, storeURL string) string {
@@ -51,7 +63,7 @@ func AlertText(a Alert, storeURL string) string {
 	default:
 		fmt.Fprintf(&b, "%s: %s — %s → %s.", a.Trigger, product, a.Old, a.New)
 	}
-	if link := ProductAdminURL(storeURL, a.ProductID); link != "" {
+	if link := a.AdminURL(storeURL); link != "" {
 		b.WriteString(" " + link)
 	}
 	return b.String()

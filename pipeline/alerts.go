@@ -47,14 +47,18 @@ type Alert struct {
 	ID        string       `json:"id"`
 	Trigger   AlertTrigger `json:"trigger"`
 	ProductID string       `json:"product_id"`
-	SKU       string       `json:"sku,omitempty"`
-	Name      string       `json:"name,omitempty"`
-	Old       string       `json:"old"`
-	New       string       `json:"new"`
-	EventID   string       `json:"event_id"`
-	At        time.Time    `json:"at"`
-	// Quiet is set when the crossing happened during quiet hours: the
-	// webhook is not called, the staff inbox and analytics still get it.
+	// ProductUUID is EverShop's product uuid, which its admin's product
+	// page is keyed by (AdminURL); "" when the event did not carry it.
+	ProductUUID string    `json:"product_uuid,omitempty"`
+	SKU         string    `json:"sku,omitempty"`
+	Name        string    `json:"name,omitempty"`
+	Old         string    `json:"old"`
+	New         string    `json:"new"`
+	EventID     string    `json:"event_id"`
+	At          time.Time `json:"at"`
+	// Quiet is set when the crossing happened during quiet hours. It is
+	// informational: whether the webhook is held back is decided when the
+	// message is sent (AlertDispatch, by the clock then).
 	Quiet bool `json:"quiet,omitempty"`
 	// Detail carries what a "needs a person" alert reports (error,
 	// attempts, replay command); empty for product alerts.
@@ -214,6 +218,7 @@ func (r AlertRules) percent(sku, category string) *big.Rat {
 // "sold out".
 type AlertFacts struct {
 	ID, SKU, Name, Category string
+	UUID                    string // EverShop's product uuid, for the admin link
 	Qty                     int64
 	QtyKnown                bool
 	InStock                 bool
@@ -245,6 +250,9 @@ func ProductAlertFacts(ev Event) (AlertFacts, error) {
 	facts := AlertFacts{ID: id, SKU: p.SKU, Name: p.Name, Price: p.Price, Qty: p.Qty, InStock: p.InStock}
 	if facts.Category, err = f.text("category_id", "categoryId", "category"); err != nil {
 		facts.Category = ""
+	}
+	if facts.UUID, err = f.text("uuid"); err != nil {
+		facts.UUID = ""
 	}
 	sources := []dataFields{f}
 	if inv, _ := f.raw("inventory"); len(inv) > 0 {
@@ -366,7 +374,7 @@ func EvaluateAlerts(r AlertRules, prev *AlertState, ev Event, facts AlertFacts) 
 		}
 		next.LastFired[i] = at.Unix()
 		alerts = append(alerts, Alert{
-			ID: AlertID(t, facts.ID, ev.ID), Trigger: t, ProductID: facts.ID, SKU: facts.SKU, Name: facts.Name,
+			ID: AlertID(t, facts.ID, ev.ID), Trigger: t, ProductID: facts.ID, ProductUUID: facts.UUID, SKU: facts.SKU, Name: facts.Name,
 			Old: from, New: to, EventID: ev.ID, At: at, Quiet: r.Quiet.Contains(at),
 		})
 	}

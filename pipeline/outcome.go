@@ -21,6 +21,7 @@ const (
 	StatusDuplicate  Status = "duplicate"  // already done for this event id
 	StatusSuperseded Status = "superseded" // an order status older than one already sent
 	StatusSkipped    Status = "skipped"    // nothing to do (feature flag off, no recipient)
+	StatusDeferred   Status = "deferred"   // an alert webhook delivery held until the quiet hours end
 )
 
 // Outcome is one record of evershop.events, keyed by event id. Its JSON form
@@ -97,6 +98,13 @@ func NewOutcome(d Delivery, status Status, cause error, start, end time.Time) Ou
 	}
 	if status == StatusReceived {
 		out.Attempt, out.ProcessedAt, out.ProcessingMs = 0, d.Event.ReceivedAt, 0
+	}
+	if d.Event.Type == AlertDeliveryType {
+		// A delivery row (event_id <message id>@<channel>, entity_id the
+		// message id) names the trigger, or "digest".
+		if m, err := ParseAlertDelivery(d.Event.Body); err == nil {
+			out.AlertTrigger = m.Trigger()
+		}
 	}
 	return out
 }

@@ -40,8 +40,12 @@ type ProcessorDeps struct {
 	// alone (without Alerts) still gets the "needs a person" alerts.
 	Alerts      *AlertEngine
 	AlertSender AlertSender
-	Observer    RetryObserver // optional
-	Logger      *slog.Logger  // optional
+	// AlertDispatch delivers alert messages that come back from a retry
+	// tier (or a DLQ replay) to their channel; nil: such records are
+	// dead-lettered (no channel here).
+	AlertDispatch *AlertDispatch
+	Observer      RetryObserver // optional
+	Logger        *slog.Logger  // optional
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -136,6 +140,8 @@ func (p *Processor) act(ctx context.Context, d Delivery, start time.Time, act ac
 		return p.sendDecided(ctx, d, start, *act.step, act.note, *decided)
 	case act.step != nil:
 		return p.sendStep(ctx, d, start, *act.step, act.note)
+	case act.delivery != nil:
+		return p.deliverAlert(ctx, d, start, *act.delivery)
 	}
 	return p.send(ctx, d, start, act.note)
 }
@@ -273,7 +279,11 @@ func (p *Processor) fail(ctx context.Context, d Delivery, start time.Time, cause
 		// fixed, and it must then be delivered.
 		p.deps.Observer.DeadLettered(dec.Cause, age)
 		p.record(ctx, d, start, StatusDead, fmt.Errorf("%s: %w", dec.Reason, cause))
-		p.opsAlert(ctx, d, DeadLetterAlert(d, fmt.Errorf("%s: %w", dec.Reason, cause), now))
+		if d.Event.Type != AlertDeliveryType {
+			// An alert that dies raises no alert about itself (a channel
+			// refusing everything would loop); the alert rules see it.
+			p.opsAlert(ctx, d, DeadLetterAlert(d, fmt.Errorf("%s: %w", dec.Reason, cause), now))
+		}
 		return nil
 	}
 	if err := p.deps.Forwarder.Retry(ctx, d, dec, cause); err != nil {

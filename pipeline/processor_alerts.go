@@ -79,3 +79,28 @@ func NewAlertOutcome(d Delivery, a Alert, status Status, cause error, start, end
 	out.AlertTrigger, out.AlertOld, out.AlertNew = string(a.Trigger), a.Old, a.New
 	return out
 }
+
+// deliverAlert sends an alert message that came back from a retry tier (or
+// a DLQ replay) to its one channel, under the same retry policy as events:
+// a failure goes to the next tier or the DLQ. A webhook delivery that falls
+// in the quiet hours is deferred to their end.
+func (p *Processor) deliverAlert(ctx context.Context, d Delivery, start time.Time, m AlertDelivery) error {
+	deferred, err := p.deps.AlertDispatch.Dispatch(ctx, m, p.deps.Now())
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return p.fail(ctx, d, start, err)
+	}
+	status := StatusCompleted
+	if deferred {
+		// Not delivered: the morning's attempt may fail and come back
+		// through the tiers under the same id, which must not then look
+		// like a duplicate.
+		status = StatusDeferred
+	} else {
+		p.deps.Seen.Add(d.Event.ID)
+	}
+	p.record(ctx, d, start, status, nil)
+	return nil
+}

@@ -142,40 +142,6 @@ func TestAlertText(t *testing.T) {
 	}
 }
 
-func TestAlertChannelsQuietHoursAndPartialFailure(t *testing.T) {
-	inbox, hook := &fakeInbox{}, &fakeAlertSender{}
-	ch, err := NewAlertChannels(inbox, "staff@example.com", "", hook)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	quiet := Alert{ID: "a1", Trigger: AlertOutOfStock, ProductID: "7", Old: "1", New: "0", Quiet: true}
-	if err := ch.SendAlert(ctx, quiet); err != nil {
-		t.Fatal(err)
-	}
-	if len(inbox.sent) != 1 || len(hook.sent) != 0 || inbox.sent[0].Email != "staff@example.com" || inbox.sent[0].EventID != "a1" {
-		t.Fatalf("quiet: inbox %v, webhook %v", inbox.sent, hook.sent)
-	}
-	// The inbox fails transiently, the webhook takes it: the retry does not
-	// post to the webhook again.
-	inbox.fail = func(Notification) error { return Retryable(errors.New("inbox 503"), 0) }
-	loud := Alert{ID: "a2", Trigger: AlertOutOfStock, ProductID: "7", Old: "1", New: "0"}
-	if err := ch.SendAlert(ctx, loud); err == nil || IsPermanent(err) {
-		t.Fatalf("partial failure: %v, want retryable", err)
-	}
-	inbox.fail = nil
-	if err := ch.SendAlert(ctx, loud); err != nil {
-		t.Fatal(err)
-	}
-	if len(hook.sent) != 1 || len(inbox.sent) != 2 {
-		t.Fatalf("after retry: webhook %d posts, inbox %d", len(hook.sent), len(inbox.sent))
-	}
-	hook.fail = Permanent(errors.New("webhook 400"))
-	if err := ch.SendAlert(ctx, Alert{ID: "a3", Trigger: AlertLowStock}); !IsPermanent(err) {
-		t.Fatalf("webhook 400 alone: %v, want permanent", err)
-	}
-}
-
 // TestProcessorHeldTooLongRaisesOneAlert: an event held through a 10-minute
 // inbox outage raises one needs-a-person alert once held for the configured
 // 2 minutes, and is delivered when the inbox is back.

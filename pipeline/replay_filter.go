@@ -26,7 +26,7 @@ type ReplayFilter struct {
 func ParseReplayFilter(eventTypes, eventIDs, since, until string, now time.Time) (ReplayFilter, error) {
 	var f ReplayFilter
 	for _, t := range SplitList(eventTypes) {
-		if _, ok := KindOf(t); !ok {
+		if _, ok := KindOf(t); !ok && t != AlertDeliveryType {
 			return f, fmt.Errorf("--event-type: unknown event type %q", t)
 		}
 		f.EventTypes = append(f.EventTypes, t)

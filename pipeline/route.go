@@ -8,6 +8,9 @@ type action struct {
 	alerts  bool // evaluate store alerts (product events)
 	note    Notification
 	step    *OrderStep // order.created and order.updated
+	// delivery is an alert message for one channel, back from a retry
+	// tier or replayed from the DLQ (alert_delivery.go).
+	delivery *AlertDelivery
 }
 
 // orderStep is the step an order event announces. The time is the order
@@ -23,6 +26,12 @@ func orderStep(ev Event, o Order, status string) *OrderStep {
 // plan routes an event to its action. Invalid data is a permanent error.
 func (p *Processor) plan(ev Event) (action, error) {
 	switch ev.Type {
+	case AlertDeliveryType:
+		m, err := ParseAlertDelivery(ev.Body)
+		if err != nil {
+			return action{}, err
+		}
+		return action{delivery: &m}, nil
 	case ProductCreated, ProductUpdated, ProductDeleted:
 		alerts := p.deps.Alerts != nil && p.deps.AlertSender != nil
 		if !p.cfg.AutoSyncCatalog && !alerts {

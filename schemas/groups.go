@@ -26,7 +26,7 @@ func ConsumedTopics(group string, tiers []time.Duration) []string {
 	case GroupSink:
 		return []string{TopicEvents}
 	case GroupAlerts:
-		return []string{TopicAlerts}
+		return []string{TopicAlerts, TopicAlertsDeferred}
 	}
 	return nil
 }

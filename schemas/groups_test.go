@@ -17,6 +17,7 @@ func TestConsumedTopics(t *testing.T) {
 		{GroupProcessor, processor},
 		{GroupCatalog, []string{TopicCatalogSync}},
 		{GroupSink, []string{TopicEvents}},
+		{GroupAlerts, []string{TopicAlerts, TopicAlertsDeferred}},
 		{GroupReplay, nil},
 		{"someone-else", nil},
 	}

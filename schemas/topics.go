@@ -45,6 +45,12 @@ const (
 	// bursts into digests.
 	TopicAlerts = "shopstream.alerts"
 
+	// TopicAlertsDeferred is a single-partition topic of alert deliveries
+	// (pipeline.AlertDelivery JSON, event type alert.delivery) held until
+	// the quiet hours end: each carries HeaderDueAt, and the alerts group's
+	// worker of the partition holds it until then. Read by GroupAlerts.
+	TopicAlertsDeferred = "shopstream.alerts.deferred"
+
 	// TopicCatalogSync is a single-partition topic of "catalog is dirty"
 	// marks. Exactly one processor instance owns its partition, so exactly
 	// one instance debounces and runs the catalog regeneration for the

@@ -39,7 +39,7 @@ var alertSettings = []setting{
 	{"alerts.category_low_stock", "SHOPSTREAM_ALERT_CATEGORY_LOW_STOCK", "", "Low-stock thresholds per category id (when the product data carries `category_id`): `id=n,...`."},
 	{"alerts.category_price_percent", "SHOPSTREAM_ALERT_CATEGORY_PRICE_PERCENT", "", "Price percentages per category id: `id=p,...`."},
 	{"alerts.cooldown", "SHOPSTREAM_ALERT_COOLDOWN", "1h", "Least time between two alerts of one trigger for one product (by the events' updated_at)."},
-	{"alerts.quiet_hours", "SHOPSTREAM_ALERT_QUIET_HOURS", "", "`HH:MM-HH:MM`: the webhook is not called then; the staff inbox still gets the alert."},
+	{"alerts.quiet_hours", "SHOPSTREAM_ALERT_QUIET_HOURS", "", "`HH:MM-HH:MM`: webhook deliveries are held (in `shopstream.alerts.deferred`) until the window ends, then sent as one digest; the staff inbox gets alerts at once."},
 	{"alerts.timezone", "SHOPSTREAM_ALERT_TIMEZONE", "UTC", "Time zone of the quiet hours (IANA name)."},
 	{"alerts.staff_email", "SHOPSTREAM_ALERT_STAFF_EMAIL", "", "Support-inbox user whose conversation receives alerts (dev: alerts.jsonl)."},
 	{"alerts.webhook_url", "SHOPSTREAM_ALERT_WEBHOOK_URL", "", "Outgoing webhook for alerts (Slack-compatible `text` field)."},
@@ -132,10 +132,19 @@ func (s AlertSettings) validate(local bool) error {
 type alertWiring struct {
 	engine *pipeline.AlertEngine // nil: no product triggers on
 	// sender publishes to shopstream.alerts (nil: no channel); digester
-	// sends what is published.
+	// sends what is published; dispatch delivers what comes back from the
+	// retry tiers.
 	sender   pipeline.AlertSender
 	digester *alertdigest.Digester
+	dispatch *pipeline.AlertDispatch
 	states   *alertstate.States
+}
+
+// alertDeps are the processor's parts the alert digester shares: a failed
+// alert delivery is forwarded and recorded like an event.
+type alertDeps struct {
+	fwd      pipeline.Forwarder
+	recorder pipeline.OutcomeRecorder
 }
 
 // parts are the alert roles that run beside the processor.
@@ -149,7 +158,7 @@ func (w *alertWiring) parts() []lifecycle.Part {
 // newAlerts builds the alert state store, the engine and the channels.
 // staff is the processor's notifier (the support inbox, or the dev file);
 // in dev (local) alerts go to alerts.jsonl beside notifications.jsonl.
-func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeline.Notifier, local bool, log *slog.Logger, reg prometheus.Registerer, opened *lifecycle.Stack) (*alertWiring, error) {
+func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeline.Notifier, deps alertDeps, local bool, log *slog.Logger, reg prometheus.Registerer, opened *lifecycle.Stack) (*alertWiring, error) {
 	s := cfg.Alerts
 	if err := s.validate(local); err != nil {
 		return nil, err
@@ -183,11 +192,16 @@ func newAlerts(cfg Config, kcfg kafka.Config, prod *kafka.Producer, staff pipeli
 		if err != nil {
 			return nil, configErr("alerts.staff_email", err)
 		}
-		d, err := alertdigest.New(kcfg, alertdigest.Config{Quiet: s.DigestQuiet, MaxWait: s.DigestMaxWait, Rule: s.Digest}, ch, log, reg)
+		metrics := alertdigest.NewMetrics(reg)
+		w.dispatch = &pipeline.AlertDispatch{Channels: metrics.Counted(ch), Quiet: s.Rules.Quiet,
+			Defer: alertdigest.NewDeferrer(prod, schemas.TopicAlertsDeferred, nil, metrics)}
+		d, err := alertdigest.New(kcfg, alertdigest.Config{Quiet: s.DigestQuiet, MaxWait: s.DigestMaxWait, Rule: s.Digest,
+			DeferredTopic: schemas.TopicAlertsDeferred, Channels: ch.Configured(), Retry: cfg.RetryPolicy()},
+			alertdigest.Deps{Dispatch: w.dispatch, Forwarder: deps.fwd, Recorder: deps.recorder}, log, reg)
 		if err != nil {
 			return nil, fmt.Errorf("alerts: %w", err)
 		}
-		w.sender, w.digester = alertdigest.NewPublisher(prod, schemas.TopicAlerts, nil), d
+		w.sender, w.digester = alertdigest.NewPublisher(prod, schemas.TopicAlerts, nil, metrics), d
 	}
 	if !s.Rules.Enabled() {
 		return w, nil

@@ -76,7 +76,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	if err != nil {
 		return nil, err
 	}
-	alerts, err := newAlerts(cfg, kcfg, prod, notifier, local, log, reg, &opened) // alerts.go
+	alerts, err := newAlerts(cfg, kcfg, prod, notifier, alertDeps{fwd, recorder}, local, log, reg, &opened) // alerts.go
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func newProcessor(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 		AutoSyncCatalog:       cfg.CatalogAutoSync,
 		HoldAlertAfter:        cfg.Alerts.HoldAfter,
 	}, pipeline.ProcessorDeps{
-		Alerts: alerts.engine, AlertSender: alerts.sender,
+		Alerts: alerts.engine, AlertSender: alerts.sender, AlertDispatch: alerts.dispatch,
 		Ledger:   ledger,
 		Notifier: notifier, Catalog: marks, Forwarder: fwd, Recorder: recorder,
 		Logger: log, Observer: kafka.NewRetryMetrics(reg, cfg.RetryMaxAge, nil),

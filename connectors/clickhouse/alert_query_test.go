@@ -23,6 +23,15 @@ func TestAlertQueries(t *testing.T) {
 		return pipeline.NewAlertOutcome(d, pipeline.Alert{ID: id, Trigger: pipeline.AlertTrigger(trigger), ProductID: product, Old: "1", New: "0"},
 			status, nil, when, when)
 	}
+	delivered := func(id, trigger, product string, when time.Time) pipeline.Outcome {
+		off++
+		a := pipeline.Alert{ID: id, Trigger: pipeline.AlertTrigger(trigger), ProductID: product, Old: "1", New: "0"}
+		ev, err := pipeline.AlertDeliveryEvent(pipeline.AlertDelivery{Channel: pipeline.ChannelWebhook, Alert: &a}, when)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pipeline.NewOutcome(pipeline.Delivery{Event: ev, Attempt: 1, Topic: "shopstream.alerts", Offset: off}, pipeline.StatusCompleted, nil, when, when)
+	}
 	rows := []pipeline.Outcome{
 		alert("a1", "out_of_stock", "7", at(10, 0), pipeline.StatusRetrying, 1),  // retried ...
 		alert("a1", "out_of_stock", "7", at(10, 0), pipeline.StatusCompleted, 2), // ... then sent: counts once
@@ -31,6 +40,8 @@ func TestAlertQueries(t *testing.T) {
 		alert("a4", "low_stock", "9", at(11, 30), pipeline.StatusCompleted, 1),
 		alert("a5", "price_change", "9", d0.Add(26*time.Hour), pipeline.StatusCompleted, 1),
 		alert("a6", "back_in_stock", "10", at(1, 0), pipeline.StatusCompleted, 1), // out since before the range
+		delivered("a3", "out_of_stock", "8", at(11, 1)),                           // delivery rows are no alerts
+		delivered("a4", "low_stock", "9", at(11, 31)),
 	}
 	for range 2 {
 		if err := s.InsertOutcomes(t.Context(), rows); err != nil {

@@ -375,6 +375,10 @@ func TestDeadLetterListFilters(t *testing.T) {
 			t.Errorf("%s: %d", bad, code)
 		}
 	}
+	// Store alerts' deliveries dead-letter like events: a filter of their own.
+	if code, body, _ := h.get("/dlq?type=alert.delivery"); code != http.StatusOK || !strings.Contains(body, `<option selected>alert.delivery</option>`) {
+		t.Errorf("type=alert.delivery: %d, option selected: %v", code, strings.Contains(body, `<option selected>alert.delivery</option>`))
+	}
 	// Detail of one.
 	code, body, _ := h.get("/dlq/0/2")
 	if code != http.StatusOK {

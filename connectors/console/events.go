@@ -15,10 +15,11 @@ import (
 )
 
 // eventStatuses are the statuses an event can end in (the search's choice).
-var eventStatuses = []string{"received", "completed", "retrying", "dead", "duplicate", "superseded", "skipped"}
+var eventStatuses = []string{"received", "completed", "retrying", "dead", "duplicate", "superseded", "skipped", string(pipeline.StatusDeferred)}
 
-// eventTypes are every webhook type (the filters' choice).
-var eventTypes = []string{pipeline.ProductCreated, pipeline.ProductUpdated, pipeline.ProductDeleted, pipeline.OrderCreated, pipeline.OrderUpdated, pipeline.CustomerCreated}
+// eventTypes are every webhook type, and the store alerts' deliveries
+// (retried, dead-lettered and replayed like events), the filters' choice.
+var eventTypes = []string{pipeline.ProductCreated, pipeline.ProductUpdated, pipeline.ProductDeleted, pipeline.OrderCreated, pipeline.OrderUpdated, pipeline.CustomerCreated, pipeline.AlertDeliveryType}
 
 // errBadFilter marks a filter an operator typed wrong: 400, not 500.
 var errBadFilter = errors.New("bad filter")

@@ -286,8 +286,8 @@ func TestEnsureTopics(t *testing.T) {
 		name(schemas.TopicProduct), name(schemas.TopicOrder), name(schemas.TopicCustomer),
 		name(schemas.RetryTopic(2 * time.Second)), name(schemas.RetryTopic(time.Minute)),
 		name(schemas.TopicDLQ), name(schemas.TopicEvents), name(schemas.TopicEventsDLQ), name(schemas.TopicCatalogState),
-		name(schemas.TopicOrderProgress), name(schemas.TopicAlertState), name(schemas.TopicAlerts), name(schemas.TopicCatalogSync),
-		name(schemas.TopicCatalogPublished),
+		name(schemas.TopicOrderProgress), name(schemas.TopicAlertState), name(schemas.TopicAlerts), name(schemas.TopicAlertsDeferred),
+		name(schemas.TopicCatalogSync), name(schemas.TopicCatalogPublished),
 	}
 	if got := names(specs); !slices.Equal(got, wantNames) {
 		t.Fatalf("plan = %v\nwant %v", got, wantNames)
@@ -336,7 +336,7 @@ func TestEnsureTopics(t *testing.T) {
 		got := partitionCounts()
 		for _, n := range wantNames {
 			w := want
-			if n == name(schemas.TopicCatalogSync) || n == name(schemas.TopicAlerts) || n == name(schemas.TopicCatalogPublished) {
+			if n == name(schemas.TopicCatalogSync) || n == name(schemas.TopicAlerts) || n == name(schemas.TopicCatalogPublished) || n == name(schemas.TopicAlertsDeferred) {
 				w = 1 // one owner, one debouncer, whatever the plan's size
 			}
 			if got[n] != w {
@@ -375,7 +375,7 @@ func TestEnsureTopics(t *testing.T) {
 		}
 	}
 	expectActions("raised to 3", ensure(plan(3)), func(n string) string {
-		if n == name(schemas.TopicCatalogSync) || n == name(schemas.TopicAlerts) || n == name(schemas.TopicCatalogPublished) {
+		if n == name(schemas.TopicCatalogSync) || n == name(schemas.TopicAlerts) || n == name(schemas.TopicCatalogPublished) || n == name(schemas.TopicAlertsDeferred) {
 			return "ok"
 		}
 		return "partitions raised from 2 to 3"
@@ -407,6 +407,7 @@ func expectConfigs(t *testing.T, adm *kadm.Client, prefix string) {
 		schemas.TopicCatalogPublished:       {"cleanup.policy": "compact", "max.message.bytes": "8454144", "min.insync.replicas": "1"},
 		schemas.TopicAlertState:             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "min.insync.replicas": "1"},
 		schemas.TopicAlerts:                 {"retention.ms": "604800000", "min.insync.replicas": "1"},
+		schemas.TopicAlertsDeferred:         {"retention.ms": "604800000", "min.insync.replicas": "1"},
 		schemas.TopicEvents:                 {"retention.ms": "604800000", "min.insync.replicas": "1"}, // 7 days
 		schemas.TopicEventsDLQ:              {"retention.ms": "172800000", "min.insync.replicas": "1"},
 	}

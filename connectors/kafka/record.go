@@ -58,6 +58,11 @@ func EventFromRecord(r *kgo.Record) (pipeline.Event, error) {
 	if ev.ID == "" {
 		ev.ID = pipeline.BodyEventID(r.Value)
 	}
+	if ev.Type == pipeline.AlertDeliveryType {
+		// An alert message on its way to a channel (a retry tier, the DLQ,
+		// a replay): its value is the delivery, not a webhook envelope.
+		return ev, nil
+	}
 	kind, env, err := pipeline.ParseAnyEnvelope(r.Value)
 	if err != nil {
 		return ev, pipeline.Permanent(fmt.Errorf("record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))

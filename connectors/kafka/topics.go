@@ -120,6 +120,10 @@ func TopicPlan(c TopicPlanConfig) []TopicSpec {
 		// Store alerts waiting to be sent; one partition, one digest owner.
 		TopicSpec{schemas.TopicAlerts, 1, c.Replication,
 			with(map[string]string{"retention.ms": strconv.FormatInt(7*24*time.Hour.Milliseconds(), 10)})},
+		// Webhook alert deliveries held through the quiet hours (at most a
+		// day), then sent as one digest; one partition, one owner.
+		TopicSpec{schemas.TopicAlertsDeferred, 1, c.Replication,
+			with(map[string]string{"retention.ms": strconv.FormatInt(7*24*time.Hour.Milliseconds(), 10)})},
 		// One partition: its single owner is the one debouncer of the group.
 		TopicSpec{schemas.TopicCatalogSync, 1, c.Replication, with(nil)},
 		// The catalog last published, CSV included, under one key: compacted,

@@ -92,7 +92,7 @@ func (e *StatusError) Error() string {
 // Standard Webhooks spec asks.
 func (c *Client) SendAlert(ctx context.Context, a pipeline.Alert) error {
 	body, err := httpx.EncodeJSON("alert webhook", Payload{Type: pipeline.AlertEventType(a.Trigger),
-		Text: pipeline.AlertText(a, c.cfg.StoreURL), Alert: a, Link: pipeline.ProductAdminURL(c.cfg.StoreURL, a.ProductID)})
+		Text: pipeline.AlertText(a, c.cfg.StoreURL), Alert: a, Link: a.AdminURL(c.cfg.StoreURL)})
 	if err != nil {
 		return err
 	}

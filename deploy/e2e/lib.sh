@@ -45,6 +45,22 @@ WEBHOOK_SECRET="${E2E_WEBHOOK_SECRET:-e2e-webhook-secret}"
 COZE_TOKEN=e2e-coze-token
 COZE_DATASET=7400000000000000001
 INBOX_TOKEN=e2e-inbox-token
+# Store alerts (issue 12): `process` runs with both alert flags on, sending to
+# the staff conversation of the inbox fake and to the fakes' signed webhook
+# receiver (POST $FAKES_URL/alerts). The thresholds are the documented
+# defaults, set explicitly because drive.mjs builds its cases on them. The
+# digest window: an alert is sent once no other arrived for QUIET, so the 50
+# price alerts of the bulk change (50 admin-API PATCHes, 8 at a time) must
+# reach the digest owner less than QUIET apart to form one window; 8 s is
+# many times the gap seen on a loaded 2-core machine, and MAX_WAIT bounds the
+# whole burst (the drive checks it took less).
+ALERT_WEBHOOK_SECRET="${E2E_ALERT_WEBHOOK_SECRET:-whsec_ZTJlLWFsZXJ0LXdlYmhvb2stc2VjcmV0}"
+ALERT_STAFF_EMAIL="${E2E_ALERT_STAFF_EMAIL:-store-team@e2e.example.com}"
+ALERT_LOW_STOCK=5
+ALERT_PRICE_PERCENT=10
+ALERT_DIGEST_MIN=5
+ALERT_DIGEST_QUIET="${E2E_ALERT_DIGEST_QUIET:-8s}"
+ALERT_DIGEST_MAX_WAIT="${E2E_ALERT_DIGEST_MAX_WAIT:-120s}"
 
 # wait_http URL SECONDS: until URL answers any HTTP status.
 wait_http() {

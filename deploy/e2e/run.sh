@@ -59,6 +59,11 @@ if [[ "${E2E_PRIVATE_KAFKA:-1}" == 1 ]]; then
   # topic and consumer group names are fixed, so on the shared broker other
   # runs of `process` (integration tests, benchmarks) join the same groups
   # and may consume this run's records.
+  # Emptied every run, like the store's database: EverShop numbers products
+  # from 1 again, and the last run's alert state for "product 5" (its
+  # cooldowns, its last stock) must not meet this run's product 5.
+  KAFKA_PORT="$PRIVATE_KAFKA_PORT" KAFKA_CONTROLLER_PORT="$((PRIVATE_KAFKA_PORT + 1))" SHOPSTREAM_VAR="$E2E_VAR/private" \
+    "$REPO_ROOT/deploy/local/kafka.sh" purge >/dev/null
   KAFKA_PORT="$PRIVATE_KAFKA_PORT" KAFKA_CONTROLLER_PORT="$((PRIVATE_KAFKA_PORT + 1))" SHOPSTREAM_VAR="$E2E_VAR/private" \
     "$REPO_ROOT/deploy/local/kafka.sh" start >/dev/null
   KAFKA_BROKERS="127.0.0.1:$PRIVATE_KAFKA_PORT"
@@ -79,7 +84,7 @@ phase "evershop install+build"
 # 4. Fakes, shopstream.
 stop_bg fakes "$FAKES_PID"; rm -f "$E2E_VAR/fakes.env"
 start_bg fakes "$FAKES_PID" "$E2E_LOGS/fakes.log" "$FAKES_BIN" -addr "127.0.0.1:$FAKES_PORT" -urls "$E2E_VAR/fakes.env" \
-  -coze-token "$COZE_TOKEN" -coze-dataset "$COZE_DATASET" -inbox-token "$INBOX_TOKEN"
+  -coze-token "$COZE_TOKEN" -coze-dataset "$COZE_DATASET" -inbox-token "$INBOX_TOKEN" -alert-secret "$ALERT_WEBHOOK_SECRET" -kafka "$KAFKA_BROKERS"
 wait_http "$FAKES_URL/healthz" 30 || die "fakes did not start"
 for _ in $(seq 50); do [[ -s "$E2E_VAR/fakes.env" ]] && break; sleep 0.1; done
 # shellcheck disable=SC1091
@@ -95,6 +100,11 @@ stop_bg "shopstream serve" "$SERVE_PID"; stop_bg "shopstream process" "$PROCESS_
 : >"$E2E_LOGS/serve.log"; : >"$E2E_LOGS/process.log"
 SHOPSTREAM_HTTP_ADDR="127.0.0.1:$SHOPSTREAM_PORT" SHOPSTREAM_ADMIN_ADDR="127.0.0.1:$SHOPSTREAM_ADMIN_PORT" \
   start_bg "shopstream serve" "$SERVE_PID" "$E2E_LOGS/serve.log" "$BIN" serve
+WEBHOOK_INVENTORY_ALERTS=true WEBHOOK_PRICE_ALERTS=true \
+SHOPSTREAM_ALERT_STAFF_EMAIL="$ALERT_STAFF_EMAIL" SHOPSTREAM_ALERT_WEBHOOK_URL="$ALERT_WEBHOOK_URL" \
+SHOPSTREAM_ALERT_WEBHOOK_SECRET="$ALERT_WEBHOOK_SECRET" SHOPSTREAM_ALERT_LOW_STOCK="$ALERT_LOW_STOCK" \
+SHOPSTREAM_ALERT_PRICE_PERCENT="$ALERT_PRICE_PERCENT" SHOPSTREAM_ALERT_DIGEST_MIN="$ALERT_DIGEST_MIN" \
+SHOPSTREAM_ALERT_DIGEST_QUIET="$ALERT_DIGEST_QUIET" SHOPSTREAM_ALERT_DIGEST_MAX_WAIT="$ALERT_DIGEST_MAX_WAIT" \
 SHOPSTREAM_HTTP_ADDR="127.0.0.1:$((SHOPSTREAM_PORT + 2))" SHOPSTREAM_ADMIN_ADDR="127.0.0.1:$((SHOPSTREAM_ADMIN_PORT + 1))" \
   start_bg "shopstream process" "$PROCESS_PID" "$E2E_LOGS/process.log" "$BIN" process
 for _ in $(seq 120); do
@@ -110,6 +120,8 @@ phase "evershop start"
 # 6. Drive it and check.
 STORE_URL="$STORE_URL" ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD" FAKES_URL="$FAKES_URL" \
   KAFKA_BROKERS="$KAFKA_BROKERS" E2E_DIR="$E2E_DIR" RUN_ID="${RUN_ID:-$(date +%s)}" \
+  ALERT_STAFF_EMAIL="$ALERT_STAFF_EMAIL" ALERT_LOW_STOCK="$ALERT_LOW_STOCK" ALERT_PRICE_PERCENT="$ALERT_PRICE_PERCENT" \
+  ALERT_DIGEST_MIN="$ALERT_DIGEST_MIN" ALERT_DIGEST_MAX_WAIT="$ALERT_DIGEST_MAX_WAIT" \
   node "$E2E_DIR/drive.mjs" | tee "$E2E_VAR/result.json"
 phase "drive + assertions"
 log "e2e PASSED"

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/pipeline"
+	"github.com/shopstream/shopstream/schemas"
 )
 
 // fakeMarker records what the owner marks and how often it commits.
@@ -86,9 +87,66 @@ func onceEach(t *testing.T, ids []string, want int) {
 	}
 }
 
-func testDigester(ch Channels) *Digester {
+// fakeForwarder records what the owner forwards.
+type fakeForwarder struct {
+	mu      sync.Mutex
+	retried []pipeline.Delivery
+	dead    []pipeline.Delivery
+}
+
+func (f *fakeForwarder) Retry(_ context.Context, d pipeline.Delivery, _ pipeline.RetryDecision, _ error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retried = append(f.retried, d)
+	return nil
+}
+
+func (f *fakeForwarder) DeadLetter(_ context.Context, d pipeline.Delivery, _ error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = append(f.dead, d)
+	return nil
+}
+
+func (f *fakeForwarder) counts() (int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.retried), len(f.dead)
+}
+
+// outcomeLog records outcomes.
+type outcomeLog struct {
+	mu  sync.Mutex
+	out []pipeline.Outcome
+}
+
+func (l *outcomeLog) Record(o pipeline.Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.out = append(l.out, o)
+}
+
+func (l *outcomeLog) statuses() map[pipeline.Status]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := map[pipeline.Status]int{}
+	for _, o := range l.out {
+		m[o.Status]++
+	}
+	return m
+}
+
+var testPolicy = pipeline.RetryPolicy{Tiers: []time.Duration{2 * time.Second, 4 * time.Second}, MaxAge: time.Hour}
+
+func testDigester(ch pipeline.AlertDeliverer) *Digester {
+	return testDigesterWith(ch, &fakeForwarder{}, nil)
+}
+
+func testDigesterWith(ch pipeline.AlertDeliverer, fwd pipeline.Forwarder, rec pipeline.OutcomeRecorder) *Digester {
 	return newDigester(Config{Quiet: 300 * time.Millisecond, MaxWait: 5 * time.Second,
-		Rule: pipeline.DigestRule{Min: 5, First: 3}, Backoff: time.Second}, ch, nil, nil)
+		Rule: pipeline.DigestRule{Min: 5, First: 3}, Backoff: time.Second, Retry: testPolicy,
+		Channels: []pipeline.AlertChannel{pipeline.ChannelInbox}},
+		Deps{Dispatch: &pipeline.AlertDispatch{Channels: ch}, Forwarder: fwd, Recorder: rec}, nil)
 }
 
 // TestOwnerBacklogBecomesOneDigest: a fresh owner that reads 50 alerts
@@ -97,8 +155,8 @@ func testDigester(ch Channels) *Digester {
 // keeps failing for seconds also become one digest when they are read.
 func TestOwnerBacklogBecomesOneDigest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ch := &fakeChannels{}
-		d := testDigester(ch)
+		ch, fwd, rec := &fakeChannels{}, &fakeForwarder{}, &outcomeLog{}
+		d := testDigesterWith(ch, fwd, rec)
 		ctx := t.Context()
 		defer d.revoked(ctx, "", 0)
 		m := &fakeMarker{}
@@ -121,10 +179,11 @@ func TestOwnerBacklogBecomesOneDigest(t *testing.T) {
 			t.Fatalf("marked %d records, %d commits", m.count(), m.commits)
 		}
 
-		// A fresh burst of 10 whose send fails for 1+2+4 s; meanwhile 30
-		// more alerts are produced, read only once that send is through.
+		// A fresh burst of 10 whose send fails: the digest is forwarded to
+		// the first tier whole, not retried in place, so 30 alerts that
+		// follow are sent at once as their own digest.
 		ch.mu.Lock()
-		ch.failFor = 3
+		ch.failFor = 1
 		ch.mu.Unlock()
 		next := int64(50)
 		for i := 100; i < 110; i++ {
@@ -133,27 +192,37 @@ func TestOwnerBacklogBecomesOneDigest(t *testing.T) {
 			}
 			next++
 		}
-		time.Sleep(time.Second) // the burst's send is failing now
-		start := time.Now()
-		go func() {
-			for i := range 30 {
-				_ = d.take(ctx, alertRecord(t, next+int64(i), testAlert(200+i), start.Add(time.Duration(i)*100*time.Millisecond)), m)
-			}
-		}()
-		time.Sleep(20 * time.Second)
+		time.Sleep(time.Second)
 		synctest.Wait()
-		if s, n := ch.counts(); s != 0 || n != 3 {
-			t.Fatalf("after the slow send: %d singles, %d digests; want 0 and 3", s, n)
+		retried, dead := fwd.counts()
+		if retried != 1 || dead != 0 {
+			t.Fatalf("failed burst: %d forwarded to a tier, %d dead; want 1 and 0", retried, dead)
 		}
-		if got := ch.digests[1].Total; got != 10 {
-			t.Fatalf("burst digest has %d alerts, want 10", got)
+		fm, err := pipeline.ParseAlertDelivery(fwd.retried[0].Event.Body)
+		if err != nil || fm.Digest == nil || fm.Digest.Total != 10 || fwd.retried[0].Attempt != 1 || fwd.retried[0].Offset != 50 {
+			t.Fatalf("forwarded %+v (%v), attempt %d offset %d", fm, err, fwd.retried[0].Attempt, fwd.retried[0].Offset)
 		}
-		if got := ch.digests[2].Total; got != 30 {
-			t.Fatalf("queued alerts' digest has %d alerts, want 30", got)
+		start := time.Now()
+		for i := range 30 {
+			if err := d.take(ctx, alertRecord(t, next+int64(i), testAlert(200+i), start.Add(time.Duration(i)*100*time.Millisecond)), m); err != nil {
+				t.Fatal(err)
+			}
 		}
-		onceEach(t, ch.sentIDs(), 90)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if s, n := ch.counts(); s != 0 || n != 2 {
+			t.Fatalf("after the failed send: %d singles, %d digests; want 0 and 2", s, n)
+		}
+		if got := ch.digests[1].Total; got != 30 {
+			t.Fatalf("next digest has %d alerts, want 30", got)
+		}
+		onceEach(t, ch.sentIDs(), 80)
 		if m.count() != 90 {
 			t.Fatalf("marked %d records, want 90", m.count())
+		}
+		st := rec.statuses()
+		if st[pipeline.StatusCompleted] != 2 || st[pipeline.StatusRetrying] != 1 {
+			t.Fatalf("outcomes %v, want 2 completed and 1 retrying", st)
 		}
 	})
 }
@@ -278,5 +347,82 @@ func TestOwnerLeavesOutAlertsAlreadySent(t *testing.T) {
 			t.Fatalf("re-read: marked %d of %d records, %d commits", m2.count(), len(recs), m2.commits)
 		}
 		onceEach(t, ch.sentIDs(), 7)
+	})
+}
+
+// heldDeliveries is a pipeline.AlertDeferrer that keeps what it holds.
+type heldDeliveries struct {
+	mu    sync.Mutex
+	held  []pipeline.AlertDelivery
+	until []time.Time
+}
+
+func (h *heldDeliveries) Defer(_ context.Context, m pipeline.AlertDelivery, until time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held, h.until = append(h.held, m), append(h.until, until)
+	return nil
+}
+
+// TestOwnerSendsWhatItDeferredInTheMorning: in one process (no restart),
+// three alerts at midnight go to the inbox at once and are deferred for
+// the webhook until 07:00; when the deferred deliveries come back at 07:00
+// (the worker held them until then) the same digester sends them to the
+// webhook as one digest, although it remembers having deferred them.
+func TestOwnerSendsWhatItDeferredInTheMorning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quiet, err := pipeline.ParseQuietHours("22:00-07:00", time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !quiet.Contains(time.Now()) {
+			t.Fatalf("the bubble's clock %v is not in the quiet hours", time.Now())
+		}
+		ch, held := &fakeChannels{}, &heldDeliveries{}
+		d := newDigester(Config{Quiet: 300 * time.Millisecond, MaxWait: 5 * time.Second, Rule: pipeline.DigestRule{Min: 5},
+			DeferredTopic: schemas.TopicAlertsDeferred, Retry: testPolicy,
+			Channels: []pipeline.AlertChannel{pipeline.ChannelInbox, pipeline.ChannelWebhook}},
+			Deps{Dispatch: &pipeline.AlertDispatch{Channels: ch, Defer: held, Quiet: quiet}, Forwarder: &fakeForwarder{}}, nil)
+		ctx := t.Context()
+		defer d.revoked(ctx, schemas.TopicAlerts, 0)
+		defer d.revoked(ctx, schemas.TopicAlertsDeferred, 0)
+		m := &fakeMarker{}
+		for i := range 3 {
+			r := alertRecord(t, int64(i), testAlert(i), time.Now())
+			r.Topic = schemas.TopicAlerts
+			if err := d.take(ctx, r, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if s, n := ch.counts(); s != 3 || n != 0 || len(held.held) != 3 || m.count() != 3 {
+			t.Fatalf("night: %d singles, %d digests, %d held, %d marked", s, n, len(held.held), m.count())
+		}
+		morning := held.until[0]
+		if morning.Hour() != 7 || morning.Minute() != 0 || !morning.After(time.Now()) {
+			t.Fatalf("held until %v", morning)
+		}
+
+		time.Sleep(time.Until(morning) + time.Second)
+		m2 := &fakeMarker{}
+		for i, dl := range held.held {
+			r, err := DeliveryRecord(schemas.TopicAlertsDeferred, dl, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Offset = int64(i)
+			if err := d.take(ctx, r, m2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if s, n := ch.counts(); s != 3 || n != 1 || ch.digests[0].Total != 3 || ch.chans[3] != pipeline.ChannelWebhook {
+			t.Fatalf("morning: %d singles, %d digests on %v", s, n, ch.chans)
+		}
+		if m2.count() != 3 {
+			t.Fatalf("morning: marked %d records, want 3", m2.count())
+		}
 	})
 }

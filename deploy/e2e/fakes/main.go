@@ -1,14 +1,16 @@
 // Command fakes serves the knowledge base (Coze) and the support inbox for
 // the end-to-end run, using the same in-memory fakes as shopstream's tests
-// (connectors/coze/cozetest, connectors/inbox/inboxtest), and a JSON dump of
-// what they received for the run's assertions.
+// (connectors/coze/cozetest, connectors/inbox/inboxtest), the receiver of
+// shopstream's signed alert webhook (alerthook.go, POST /alerts on -addr),
+// and a JSON dump of what they received for the run's assertions.
 //
 //	go run ./deploy/e2e/fakes -addr 127.0.0.1:18390 -urls var/e2e/fakes.env
 //
 // The fakes listen on their own loopback ports (httptest picks them); their
 // base URLs are written to -urls as shell assignments (COZE_API_URL=...,
-// INBOX_API_URL=...). GET /dump on -addr returns the documents, messages and
-// contract violations; GET /healthz answers 200.
+// INBOX_API_URL=..., ALERT_WEBHOOK_URL=...). GET /dump on -addr returns the
+// documents, messages, alert posts and contract violations; GET /healthz
+// answers 200.
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -56,6 +59,10 @@ type dump struct {
 		TotalPosts    int       `json:"total_posts"`
 		Violations    []string  `json:"violations"`
 	} `json:"inbox"`
+	Alerts struct {
+		Posts      []alertPost `json:"posts"`
+		Violations []string    `json:"violations"`
+	} `json:"alerts"`
 }
 
 func main() {
@@ -72,7 +79,22 @@ func run() error {
 	cozeToken := flag.String("coze-token", "e2e-coze-token", "bearer token the Coze fake accepts")
 	dataset := flag.String("coze-dataset", "7400000000000000001", "dataset id the Coze fake serves")
 	inboxToken := flag.String("inbox-token", "e2e-inbox-token", "bearer token the inbox fake accepts")
+	brokers := flag.String("kafka", "127.0.0.1:9092", "Kafka brokers for GET /lag")
+	alertSecret := flag.String("alert-secret", "", "Standard Webhooks secret the alert webhook must be signed with (whsec_<base64> or raw)")
 	flag.Parse()
+
+	if *alertSecret == "" {
+		return fmt.Errorf("-alert-secret is required: the alert webhook accepts signed posts only")
+	}
+	hook, err := newAlertHook(*alertSecret)
+	if err != nil {
+		return err
+	}
+	lag, closeLag, err := newLagProbe(*brokers, slog.Default())
+	if err != nil {
+		return err
+	}
+	defer closeLag()
 
 	coze := cozetest.NewServer(*cozeToken, *dataset)
 	defer coze.Close()
@@ -81,13 +103,15 @@ func run() error {
 	defer inbox.Close()
 
 	if *urls != "" {
-		body := fmt.Sprintf("COZE_API_URL=%s\nINBOX_API_URL=%s\n", coze.URL, inbox.URL)
+		body := fmt.Sprintf("COZE_API_URL=%s\nINBOX_API_URL=%s\nALERT_WEBHOOK_URL=http://%s/alerts\n", coze.URL, inbox.URL, *addr)
 		if err := os.WriteFile(*urls, []byte(body), 0o644); err != nil {
 			return err
 		}
 	}
 
 	mux := http.NewServeMux()
+	mux.Handle("POST /alerts", hook)
+	mux.Handle("GET /lag", lag)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /dump", func(w http.ResponseWriter, _ *http.Request) {
 		var d dump
@@ -101,6 +125,7 @@ func run() error {
 		}
 		d.Inbox.DistinctPosts, d.Inbox.TotalPosts = inbox.MessagePosts()
 		d.Inbox.Violations = inbox.Violations()
+		d.Alerts.Posts, d.Alerts.Violations = hook.snapshot()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(d)
 	})

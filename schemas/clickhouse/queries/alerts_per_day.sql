@@ -2,6 +2,8 @@
 -- low_stock, back_in_stock, price_change, dead_letter, held_too_long), and
 -- the products they were about. An alert retried after a failed channel has
 -- several rows; it counts once (distinct alert ids with a completed row).
+-- Delivery rows (event_type alert.delivery, one per channel attempt) are
+-- left out: they are how an alert reached a channel, not another alert.
 -- Range: received_at >= range_from AND received_at < range_to. Edit the two
 -- lines ending in "AS range_from" / "AS range_to" to change it; shopstream
 -- substitutes literals on exactly those lines. FINAL collapses re-delivered
@@ -16,6 +18,6 @@ SELECT
     uniqExact(entity_id) AS products
 FROM webhook_events FINAL
 WHERE received_at >= range_from AND received_at < range_to
-    AND event_type LIKE 'alert.%' AND status = 'completed'
+    AND event_type LIKE 'alert.%' AND event_type != 'alert.delivery' AND status = 'completed'
 GROUP BY day, alert_trigger
 ORDER BY day, alert_trigger

@@ -41,6 +41,7 @@ FROM
         FROM webhook_events FINAL
         WHERE received_at >= range_from AND received_at < range_to
             AND status = 'completed' AND alert_trigger IN ('out_of_stock', 'back_in_stock')
+            AND event_type != 'alert.delivery'
     )
     GROUP BY entity_id
 )

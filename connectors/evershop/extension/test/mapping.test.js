@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { customerData, entityId, envelope, EVENT_MAP, kindOf, orderData, orderTransition, productData } from '../src/lib/mapping.js';
+import { customerData, entityId, envelope, EVENT_MAP, inventoryFromEvent, kindOf, orderData, orderTransition, productData } from '../src/lib/mapping.js';
 
 const productRow = {
   product_id: 42, uuid: '5b1f9a52-7c1e-4a3e-9a57-3c2f4f0a9e11', type: 'simple', variant_group_id: null,
@@ -40,6 +40,33 @@ test('product: row fields, name and qty from other tables, numeric price', () =>
   const del = productData(productRow);
   assert.equal(del.name, undefined);
   assert.throws(() => productData({ sku: 'x' }), /product_id/);
+});
+
+test('inventory_updated: the stock the event wrote wins over the table read later', () => {
+  // EverShop's trigger: json_build_object('old', row_to_json(OLD), 'new', row_to_json(NEW)).
+  const sold = {
+    old: { product_inventory_id: 9, product_inventory_product_id: 42, qty: 1, manage_stock: true, stock_availability: true },
+    new: { product_inventory_id: 9, product_inventory_product_id: 42, qty: 0, manage_stock: true, stock_availability: true }
+  };
+  assert.deepEqual(inventoryFromEvent(sold), { qty: 0, manage_stock: true, stock_availability: true });
+  // Handled after a restock: the table says 10, the event says 0, and 0 is sent.
+  const later = { name: 'Red T-shirt M', url_key: 'red-m', qty: 10, stock_availability: true, manage_stock: true };
+  const d = productData(productRow, { ...later, ...inventoryFromEvent(sold) });
+  assert.equal(d.qty, 0);
+  assert.equal(d.name, 'Red T-shirt M');
+  assert.equal(d.price, 24.9);
+  // numeric strings become numbers; a row without stock columns adds nothing
+  assert.deepEqual(inventoryFromEvent({ new: { qty: '3.0000' } }), { qty: 3 });
+  assert.deepEqual(inventoryFromEvent({ old: { qty: 3 } }), {});
+  assert.deepEqual(inventoryFromEvent(undefined), {});
+});
+
+test('product: timestamps pass through as EverShop wrote them (microseconds kept)', () => {
+  // Every product webhook's updated_at must compare equal for equal rows:
+  // shopstream orders a product's events by it, so a copy cut to
+  // milliseconds would read as older than the row it came from.
+  const d = productData({ ...productRow, updated_at: '2026-12-03T09:51:06.85663+00:00' });
+  assert.equal(d.updated_at, '2026-12-03T09:51:06.85663+00:00');
 });
 
 test('customer: the password hash never leaves', () => {

@@ -82,6 +82,22 @@ export function productData(row, extra = {}) {
   return data;
 }
 
+/**
+ * The stock an inventory_updated event recorded. EverShop's trigger on
+ * product_inventory hands {old, new}, the row as each UPDATE wrote it (a
+ * checkout's order_item trigger takes qty down this way). Reading the table
+ * when the event is handled instead would give every queued event the latest
+ * value: a sale to 0 followed by a restock would arrive as two events saying
+ * "in stock", and shopstream's out-of-stock alert would never see the 0.
+ * @param {{old?:object, new?:object}} raw the event data
+ * @returns {{qty?:number, stock_availability?:boolean, manage_stock?:boolean}}
+ */
+export function inventoryFromEvent(raw) {
+  const out = pick(raw?.new, ['qty', 'stock_availability', 'manage_stock']);
+  if (out.qty !== undefined) out.qty = num(out.qty);
+  return out;
+}
+
 const ORDER_FIELDS = [
   'order_id', 'uuid', 'order_number', 'customer_id', 'customer_email', 'customer_full_name',
   'currency', 'grand_total', 'sub_total', 'total_qty', 'status', 'payment_status',

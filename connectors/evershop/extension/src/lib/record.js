@@ -4,7 +4,7 @@
 // cannot recover, so it is logged loudly with the event data's ids.
 import { pool } from '@evershop/evershop/lib/postgres';
 import { error as logError } from '@evershop/evershop/lib/log';
-import { customerData, orderData, orderTransition, productData } from './mapping.js';
+import { customerData, inventoryFromEvent, orderData, orderTransition, productData } from './mapping.js';
 import { findSourceEvent, insertWebhook, ORDER_STATE } from './outboxStore.js';
 
 async function productExtras(db, productId) {
@@ -47,11 +47,17 @@ export async function recordProduct(name, raw) {
     let row = raw;
     if (name === 'inventory_updated') {
       const productId = raw?.new?.product_inventory_product_id ?? raw?.old?.product_inventory_product_id;
-      const { rows } = await pool.query('SELECT * FROM product WHERE product_id = $1', [productId]);
+      // row_to_json, as EverShop's own product triggers hand it: a plain
+      // SELECT * gives JS Dates, which cut updated_at to milliseconds, and
+      // this webhook would then look older than the product_created one
+      // (row_to_json keeps microseconds) to shopstream's newest-wins rule.
+      const { rows } = await pool.query('SELECT row_to_json(p) AS row FROM product p WHERE p.product_id = $1', [productId]);
       if (!rows[0]) return; // product gone: its product_deleted says so
-      row = rows[0];
+      row = rows[0].row;
     }
     const extra = name === 'product_deleted' ? {} : await productExtras(pool, row.product_id);
+    // Stock as this event wrote it, not as the table holds it by now.
+    if (name === 'inventory_updated') Object.assign(extra, inventoryFromEvent(raw));
     await insertWebhook(pool, { event, data: productData(row, extra), source });
   } catch (e) {
     fail(name, e);
