@@ -14,7 +14,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_BIN)/golangci-lint
 # or ClickHouse must not overlap with others.
 TEST_FLAGS ?= -race -count=1 -p 1 -timeout 25m
 
-.PHONY: build run test test-unit test-stress test-integration fuzz vet lint tidy-check golangci-lint bench bench-cost infra-up infra-down infra-status clean
+.PHONY: build run test test-unit test-stress test-integration fuzz vet lint tidy-check golangci-lint bench bench-cost bench-console infra-up infra-down infra-status clean
 
 build: ## bin/shopstream
 	$(GO) build -o $(BIN) ./cmd/shopstream
@@ -68,6 +68,19 @@ bench: build infra-up ## benchmarks (see README for the figures); the cost-per-e
 # e.g. make bench-cost COST_FLAGS='-cost-only ingress,ceiling,raw'.
 bench-cost: build infra-up
 	./deploy/bench/cost.sh $(COST_FLAGS)
+
+# make bench-console: the console's pages on a week at 10 events/s (README
+# "Operations console"), before and after migration 0003's indexes. Seeds
+# CONSOLE_BENCH_DB once (about 10 minutes) and reuses it; `DROP DATABASE
+# consoleweek` to start over. The DLQ page needs a broker of your own: it
+# tops evershop.dlq up to CONSOLE_BENCH_DLQ dead letters.
+CONSOLE_BENCH_EVENTS ?= 6048000
+CONSOLE_BENCH_DB ?= consoleweek
+CONSOLE_BENCH_DLQ ?= 100000
+bench-console: infra-up
+	SHOPSTREAM_CONSOLE_BENCH_EVENTS=$(CONSOLE_BENCH_EVENTS) SHOPSTREAM_CONSOLE_BENCH_DB=$(CONSOLE_BENCH_DB) \
+		$(GO) test -run '^$$' -bench '^BenchmarkConsoleWeek$$' -benchtime 50x -timeout 60m ./connectors/clickhouse/
+	SHOPSTREAM_CONSOLE_BENCH_DLQ=$(CONSOLE_BENCH_DLQ) $(GO) test -run '^$$' -bench '^BenchmarkDeadLettersPage$$' -benchtime 20x ./connectors/console/
 
 infra-up: ## start Kafka (KRaft) and ClickHouse on loopback, installing them if needed
 	./deploy/local/infra.sh up

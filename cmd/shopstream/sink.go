@@ -57,7 +57,9 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	// Long enough for a migration that backfills (0003 copies the whole
+	// table: minutes on a week of data), see schemas/clickhouse/README.md.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Hour)
 	defer cancel()
 	store, err := clickhouse.Open(ctx, cfg.ClickHouseDSN, clickhouse.WithLogger(log))
 	if err != nil {

@@ -42,6 +42,14 @@ const latest = "processed_at_ms * 2 + (status != 'received')"
 // summarises those events over all their rows and keeps, with a Status,
 // those whose latest status it is. It reads without FINAL: rows are
 // aggregated per event, so a re-delivered row changes nothing but Rows.
+//
+// Each step reads an index of migration 0003 sorted for it: the candidates
+// come from webhook_events_by_entity (an entity id), webhook_events_by_event
+// (an event id) or webhook_events_by_received (a time range, narrowed to
+// the newest window holding enough rows, see newestWindow), and the summary
+// from webhook_events_by_event. The indexes hold the same rows as
+// webhook_events, so the result is what the same query on webhook_events
+// returns (TestConsoleIndexesAgree).
 func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, error) {
 	where := []string{"status = ?"}
 	args := []any{"received"}
@@ -58,9 +66,6 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 	if q.EventType != "" {
 		add("event_type = ?", q.EventType)
 	}
-	if !q.Since.IsZero() {
-		add("received_at >= toDateTime(?, 'UTC')", q.Since.UTC().Unix())
-	}
 	if !q.Until.IsZero() {
 		add("received_at < toDateTime(?, 'UTC')", q.Until.UTC().Unix())
 	}
@@ -72,9 +77,28 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 	if q.Status != "" {
 		candidates = 10 * limit // some will have moved on to another status
 	}
+	index := "webhook_events_by_received"
+	switch {
+	case q.EntityID != "":
+		index = "webhook_events_by_entity"
+	case q.EventID != "":
+		index = "webhook_events_by_event"
+	}
+	since := q.Since
+	if index == "webhook_events_by_received" {
+		// A time range only: the newest candidates lie in the newest
+		// window that holds enough of them.
+		var err error
+		if since, err = s.newestWindow(ctx, index, "received_at", where, args, q.Since, q.Until, candidates, ""); err != nil {
+			return nil, Classify("find events", err)
+		}
+	}
+	if !since.IsZero() {
+		add("received_at >= toDateTime(?, 'UTC')", since.UTC().Unix())
+	}
 	sql := "SELECT event_id, any(event_type), any(entity_id), min(received_at), max(attempt), " +
 		"argMax(status, " + latest + ") AS last_status, argMax(error, " + latest + "), count() " +
-		"FROM webhook_events WHERE event_id IN (SELECT event_id FROM webhook_events WHERE " + strings.Join(where, " AND ") +
+		"FROM webhook_events_by_event WHERE event_id IN (SELECT event_id FROM " + index + " WHERE " + strings.Join(where, " AND ") +
 		fmt.Sprintf(" ORDER BY received_at DESC, event_id LIMIT %d) GROUP BY event_id", candidates)
 	if q.Status != "" {
 		sql += " HAVING last_status = ?"
@@ -111,12 +135,13 @@ type TimelineRow struct {
 }
 
 // Timeline returns every outcome of one event in the order they happened:
-// received, each attempt with its error, the outcome. Rows the sink wrote
-// twice are dropped here rather than with FINAL, which on 18.16 reads the
-// whole table's sorting key to merge.
+// received, each attempt with its error, the outcome. It reads
+// webhook_events_by_event (sorted by event id). Rows the sink wrote twice
+// are dropped here rather than with FINAL, which on 18.16 reads the whole
+// table's sorting key to merge.
 func (s *Store) Timeline(ctx context.Context, eventID string) ([]TimelineRow, error) {
 	rows, err := s.conn.Query(ctx, "SELECT status, attempt, error, received_at, processed_at_ms, processing_ms, topic, `partition`, `offset` "+
-		"FROM webhook_events WHERE event_id = ? ORDER BY "+latest+", attempt", eventID)
+		"FROM webhook_events_by_event WHERE event_id = ? ORDER BY "+latest+", attempt", eventID)
 	if err != nil {
 		return nil, Classify("timeline", err)
 	}
@@ -146,7 +171,8 @@ func (s *Store) Timeline(ctx context.Context, eventID string) ([]TimelineRow, er
 	return out, Classify("timeline", rows.Err())
 }
 
-// Delivered returns which of ids have a completed outcome.
+// Delivered returns which of ids have a completed outcome
+// (webhook_events_by_event: one granule per id).
 func (s *Store) Delivered(ctx context.Context, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if len(ids) == 0 {
@@ -156,7 +182,7 @@ func (s *Store) Delivered(ctx context.Context, ids []string) (map[string]bool, e
 	for i, id := range ids {
 		set[i] = id
 	}
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT event_id FROM webhook_events WHERE status = 'completed' AND event_id IN ?", ch.GroupSet{Value: set})
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT event_id FROM webhook_events_by_event WHERE status = 'completed' AND event_id IN ?", ch.GroupSet{Value: set})
 	if err != nil {
 		return nil, Classify("delivered", err)
 	}
@@ -215,15 +241,16 @@ const terminalStatuses = "('completed', 'dead', 'duplicate', 'superseded', 'skip
 // with FINAL, so a re-delivered row not merged yet is not counted twice.
 const outcomeKey = "event_id, attempt, topic, `partition`, `offset`"
 
-// LoadOverview reads the hour before now. Its four queries run at once:
-// each scans the week's time columns, so the page waits for the slowest,
-// not for the sum.
+// LoadOverview reads the hour before now, from the time-sorted indexes of
+// migration 0003: accepted per minute from webhook_events_by_received, the
+// rest from webhook_events_by_processed, so each reads the hour and not the
+// week. Its four queries run at once.
 func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, error) {
 	o := Overview{From: now.Add(-time.Hour).UTC(), To: now.UTC()}
 	from, to := o.From.Unix(), o.To.Unix()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		rows, err := s.conn.Query(gctx, "SELECT toStartOfMinute(received_at) AS m, topic, uniqExact("+outcomeKey+") FROM webhook_events "+
+		rows, err := s.conn.Query(gctx, "SELECT toStartOfMinute(received_at) AS m, topic, uniqExact("+outcomeKey+") FROM webhook_events_by_received "+
 			"WHERE status = 'received' AND received_at >= toDateTime(?, 'UTC') AND received_at < toDateTime(?, 'UTC') "+
 			"GROUP BY m, topic ORDER BY m, topic", from, to)
 		if err != nil {
@@ -241,7 +268,7 @@ func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, erro
 		return Classify("overview per minute", rows.Err())
 	})
 	g.Go(func() error {
-		rows, err := s.conn.Query(gctx, "SELECT status, uniqExact("+outcomeKey+") FROM webhook_events "+
+		rows, err := s.conn.Query(gctx, "SELECT status, uniqExact("+outcomeKey+") FROM webhook_events_by_processed "+
 			"WHERE processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC') GROUP BY status ORDER BY status", from, to)
 		if err != nil {
 			return Classify("overview statuses", err)
@@ -258,7 +285,7 @@ func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, erro
 	})
 	g.Go(func() error {
 		row := s.conn.QueryRow(gctx, "SELECT uniqExact(status, "+outcomeKey+"), uniqExactIf(status, "+outcomeKey+", status = 'completed'), "+
-			"if(count() = 0, 0, quantile(0.5)(processing_ms)), if(count() = 0, 0, quantile(0.99)(processing_ms)) FROM webhook_events "+
+			"if(count() = 0, 0, quantile(0.5)(processing_ms)), if(count() = 0, 0, quantile(0.99)(processing_ms)) FROM webhook_events_by_processed "+
 			"WHERE status IN "+terminalStatuses+" AND processed_at >= toDateTime(?, 'UTC') AND processed_at < toDateTime(?, 'UTC')", from, to)
 		if err := row.Scan(&o.Terminal, &o.Completed, &o.P50Ms, &o.P99Ms); err != nil {
 			return Classify("overview rates", err)
@@ -278,11 +305,19 @@ func (s *Store) LoadOverview(ctx context.Context, now time.Time) (Overview, erro
 }
 
 // CatalogSyncs lists the last catalog regenerations since since, newest
-// first, from the outcomes of the product events each one covered.
+// first, from the outcomes of the product events each one covered. It reads
+// webhook_events_by_processed from the newest window that holds limit
+// syncs (newestWindow), not from since.
 func (s *Store) CatalogSyncs(ctx context.Context, since time.Time, limit int) ([]CatalogSyncRow, error) {
-	rows, err := s.conn.Query(ctx, "SELECT processed_at_ms, status, uniqExact("+outcomeKey+"), max(processing_ms), any(error) FROM webhook_events "+
-		"WHERE event_type LIKE 'product.%' AND status IN ('completed', 'dead') AND processed_at >= toDateTime(?, 'UTC') "+
-		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC LIMIT "+fmt.Sprint(limit), since.UTC().Unix())
+	where := []string{"event_type LIKE 'product.%'", "status IN ('completed', 'dead')"}
+	from, err := s.newestWindow(ctx, "webhook_events_by_processed", "processed_at", where, nil, since, time.Time{},
+		limit, "uniqExact(processed_at_ms, status)")
+	if err != nil {
+		return nil, Classify("catalog syncs", err)
+	}
+	rows, err := s.conn.Query(ctx, "SELECT processed_at_ms, status, uniqExact("+outcomeKey+"), max(processing_ms), any(error) FROM webhook_events_by_processed "+
+		"WHERE "+strings.Join(where, " AND ")+" AND processed_at >= toDateTime(?, 'UTC') "+
+		"GROUP BY processed_at_ms, status ORDER BY processed_at_ms DESC, status LIMIT "+fmt.Sprint(limit), from.UTC().Unix())
 	if err != nil {
 		return nil, Classify("catalog syncs", err)
 	}

@@ -15,7 +15,8 @@ import (
 // (routing, session, template rendering) over in-memory data shaped like
 // a busy hour: 60 minutes x 3 endpoints, 100 search results, 200 dead
 // letters listed. The stores' own time is measured on ClickHouse by
-// TestConsolePagesOnAWeekOfData (connectors/clickhouse).
+// BenchmarkConsoleWeek (connectors/clickhouse) and on the broker by
+// BenchmarkDeadLettersPage.
 func BenchmarkPages(b *testing.B) {
 	ev := &fakeEvents{timelines: map[string][]clickhouse.TimelineRow{}, delivered: map[string]bool{}}
 	dlq := &fakeDLQ{records: map[string]Source{}}
@@ -32,7 +33,7 @@ func BenchmarkPages(b *testing.B) {
 		e := orderEvent(t, fmt.Sprintf("d-%d", i), i, "x@example.com")
 		dlq.letters = append(dlq.letters, replay.DeadLetter{Offset: int64(i), Event: e, OriginalTopic: "evershop.order", Error: "inbox: 400", Attempts: 1, FailedAt: testNow})
 	}
-	s, err := New(Config{Addr: ":0", Development: true, Now: func() time.Time { return testNow }}, Deps{Events: ev, DeadLetters: dlq})
+	s, err := New(Config{Addr: "127.0.0.1:0", Development: true, Now: func() time.Time { return testNow }}, Deps{Events: ev, DeadLetters: dlq})
 	if err != nil {
 		b.Fatal(err)
 	}
