@@ -71,3 +71,34 @@ func TestRunHandlerRetriesTheUnhandledRest(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHandlerDoneWithAnError: a handler may report every record handled
+// and an error besides; the run is marked and the worker goes on, never
+// retrying an empty rest.
+func TestRunHandlerDoneWithAnError(t *testing.T) {
+	const topic, n = "t", 10
+	kcfg := testCluster(t, 1, topic)
+	adm := admin(t, kcfg)
+	produce(t, kcfg, topic, 0, n)
+	var mu sync.Mutex
+	calls := 0
+	cfg := Config{Group: "g", Topics: []string{topic},
+		HandleRun: func(_ context.Context, rs []*kgo.Record) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if len(rs) == 0 {
+				t.Errorf("HandleRun called with an empty run")
+			}
+			return len(rs), errors.New("handled, but the outcome writer complained")
+		}}
+	start(t, kcfg, cfg)
+	eventually(t, "the partition committed to the end", func() bool {
+		return committed(t.Context(), t, adm, "g", topic, 0) == n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if calls == 0 || calls > n {
+		t.Fatalf("%d calls for %d records", calls, n)
+	}
+}

@@ -196,6 +196,12 @@ func (w *worker) handleRun(rs []*kgo.Record, backoff *clock.Backoff) bool {
 			rs = rs[n:]
 			backoff.Reset()
 		}
+		if len(rs) == 0 {
+			// Every record handled, and an error besides (the handler's to
+			// report; nothing is left to retry).
+			w.c.log.Warn("run handled, with an error", "error", err)
+			return true
+		}
 		if w.ctx.Err() != nil {
 			return false
 		}
