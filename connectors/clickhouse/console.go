@@ -43,13 +43,13 @@ const latest = "processed_at_ms * 2 + (status != 'received')"
 // those whose latest status it is. It reads without FINAL: rows are
 // aggregated per event, so a re-delivered row changes nothing but Rows.
 //
-// Each step reads an index of migration 0003 sorted for it: the candidates
-// come from webhook_events_by_entity (an entity id), webhook_events_by_event
-// (an event id) or webhook_events_by_received (a time range, narrowed to
-// the newest window holding enough rows, see newestWindow), and the summary
-// from webhook_events_by_event. The indexes hold the same rows as
-// webhook_events, so the result is what the same query on webhook_events
-// returns (TestConsoleIndexesAgree).
+// Both steps read one index sorted for the search, so they read the same
+// small range (see searchIndex): webhook_events_search_by_entity (0005)
+// for an entity id, webhook_events_by_event (0003) for an event id, and
+// webhook_events_search_by_received (0005) for a time range, narrowed to
+// the newest window holding enough rows (newestWindow). The indexes hold
+// the same rows as webhook_events, so the result is what the same query
+// on webhook_events returns (TestConsoleIndexesAgree).
 func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, error) {
 	where := []string{"status = ?"}
 	args := []any{"received"}
@@ -77,15 +77,9 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 	if q.Status != "" {
 		candidates = 10 * limit // some will have moved on to another status
 	}
-	index := "webhook_events_by_received"
-	switch {
-	case q.EntityID != "":
-		index = "webhook_events_by_entity"
-	case q.EventID != "":
-		index = "webhook_events_by_event"
-	}
+	index := searchIndex(q)
 	since := q.Since
-	if index == "webhook_events_by_received" {
+	if index == searchByReceived {
 		// A time range only: the newest candidates lie in the newest
 		// window that holds enough of them.
 		var err error
@@ -96,16 +90,33 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 	if !since.IsZero() {
 		add("received_at >= toDateTime(?, 'UTC')", since.UTC().Unix())
 	}
+	ids, lo, hi, err := s.searchCandidates(ctx, index, where, args, candidates)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	// The summary reads every row of the candidates from the same index.
+	var rowsOf []string
+	var sargs []any
+	switch index {
+	case searchByEntity:
+		rowsOf, sargs = []string{"entity_id = ?"}, []any{q.EntityID}
+	case searchByReceived:
+		// An event's rows share their record's received_at; a webhook
+		// re-sent (a second record of the event id) within resendSpan of
+		// it is read too.
+		rowsOf = []string{"received_at >= toDateTime(?, 'UTC')", "received_at <= toDateTime(?, 'UTC')"}
+		sargs = []any{lo.Add(-resendSpan).Unix(), hi.Add(resendSpan).Unix()}
+	}
 	sql := "SELECT event_id, any(event_type), any(entity_id), min(received_at), max(attempt), " +
 		"argMax(status, " + latest + ") AS last_status, argMax(error, " + latest + "), count() " +
-		"FROM webhook_events_by_event WHERE event_id IN (SELECT event_id FROM " + index + " WHERE " + strings.Join(where, " AND ") +
-		fmt.Sprintf(" ORDER BY received_at DESC, event_id LIMIT %d) GROUP BY event_id", candidates)
+		"FROM " + index + " WHERE " + strings.Join(append(rowsOf, "event_id IN ?"), " AND ") + " GROUP BY event_id"
+	sargs = append(sargs, ch.GroupSet{Value: ids})
 	if q.Status != "" {
 		sql += " HAVING last_status = ?"
-		args = append(args, q.Status)
+		sargs = append(sargs, q.Status)
 	}
 	sql += fmt.Sprintf(" ORDER BY min(received_at) DESC, event_id LIMIT %d", limit)
-	rows, err := s.conn.Query(ctx, sql, args...)
+	rows, err := s.conn.Query(ctx, sql, sargs...)
 	if err != nil {
 		return nil, Classify("find events", err)
 	}
@@ -119,6 +130,63 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 		out = append(out, e)
 	}
 	return out, Classify("find events", rows.Err())
+}
+
+// The indexes FindEvents reads (migrations 0003 and 0005).
+const (
+	searchByEntity   = "webhook_events_search_by_entity"
+	searchByEventID  = "webhook_events_by_event"
+	searchByReceived = "webhook_events_search_by_received"
+)
+
+// resendSpan is how far apart in receipt two records of one event id (a
+// webhook EverShop sent again) may lie for a time-range search to
+// summarise them together, as webhook_events does at any distance.
+const resendSpan = time.Hour
+
+// searchIndex is the index sorted for q's most selective filter. Each one
+// carries every column the summary reads, and an event's rows lie
+// together in it: one entity id, one event id, or one received_at per
+// Kafka record.
+func searchIndex(q EventQuery) string {
+	switch {
+	case q.EntityID != "":
+		return searchByEntity
+	case q.EventID != "":
+		return searchByEventID
+	}
+	return searchByReceived
+}
+
+// searchCandidates reads the newest n rows matching where from index (a
+// top-N read): their event ids, duplicates removed, and the span of their
+// received_at.
+func (s *Store) searchCandidates(ctx context.Context, index string, where []string, args []any, n int) (ids []any, lo, hi time.Time, err error) {
+	rows, err := s.conn.Query(ctx, "SELECT event_id, received_at FROM "+index+" WHERE "+strings.Join(where, " AND ")+
+		fmt.Sprintf(" ORDER BY received_at DESC, event_id LIMIT %d", n), args...)
+	if err != nil {
+		return nil, lo, hi, Classify("find events", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, lo, hi, Classify("find events", err)
+		}
+		if lo.IsZero() || at.Before(lo) {
+			lo = at
+		}
+		if at.After(hi) {
+			hi = at
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, lo, hi, Classify("find events", rows.Err())
 }
 
 // TimelineRow is one outcome of an event.

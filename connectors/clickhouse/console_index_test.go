@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -9,8 +10,13 @@ import (
 	chschema "github.com/shopstream/shopstream/schemas/clickhouse"
 )
 
-// consoleIndexes are the tables migration 0003 adds.
-var consoleIndexes = []string{"webhook_events_by_event", "webhook_events_by_entity", "webhook_events_by_received", "webhook_events_by_processed"}
+// The tables migrations 0003 and 0005 add, each filled from webhook_events
+// by a materialized view and backfilled.
+var (
+	indexes0003    = []string{"webhook_events_by_event", "webhook_events_by_entity", "webhook_events_by_received", "webhook_events_by_processed"}
+	indexes0005    = []string{searchByReceived, searchByEntity}
+	consoleIndexes = append(append([]string{}, indexes0003...), indexes0005...)
+)
 
 // duplicatedHistory writes the console fixture and the analyst fixture the
 // way an at-least-once sink does: everything, then everything again, then
@@ -127,59 +133,67 @@ func TestConsoleIndexesAgree(t *testing.T) {
 	}
 }
 
-// TestConsoleIndexesBackfill: migration 0003 applied to a database that
-// already holds rows (written by a sink before the upgrade) copies them
-// into the indexes, and running its statements a second time (a migration
-// that failed half-way runs again) changes no answer.
+// TestConsoleIndexesBackfill: migrations 0003 and 0005 applied to a
+// database that already holds rows (written by a sink before the upgrade)
+// copy them into their indexes, and running a migration's statements a
+// second time (a migration that failed half-way runs again) changes no
+// answer.
 func TestConsoleIndexesBackfill(t *testing.T) {
-	s := newTestStore(t)
-	ctx := t.Context()
-	if err := s.Conn().Exec(ctx, chschema.MigrationsTableDDL()); err != nil {
-		t.Fatal(err)
-	}
-	// Every migration but 0003, so that today's writer can write the rows
-	// a sink wrote before the upgrade.
-	var m3 chschema.Migration
-	for _, m := range chschema.Migrations() {
-		if m.Version == 3 {
-			m3 = m
-			continue
-		}
-		if err := s.apply(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	duplicatedHistory(t, s, now)
-	before := count(t, s, "SELECT count() FROM webhook_events")
+	for _, tc := range []struct {
+		version int
+		tables  []string
+	}{{3, indexes0003}, {5, indexes0005}} {
+		t.Run(fmt.Sprintf("%04d", tc.version), func(t *testing.T) {
+			s := newTestStore(t)
+			ctx := t.Context()
+			if err := s.Conn().Exec(ctx, chschema.MigrationsTableDDL()); err != nil {
+				t.Fatal(err)
+			}
+			// Every migration but this one, so that today's writer can
+			// write the rows a sink wrote before the upgrade.
+			var held chschema.Migration
+			for _, m := range chschema.Migrations() {
+				if m.Version == tc.version {
+					held = m
+					continue
+				}
+				if err := s.apply(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			duplicatedHistory(t, s, now)
+			before := count(t, s, "SELECT count() FROM webhook_events")
 
-	applied, err := s.Migrate(ctx)
-	if err != nil || len(applied) != 1 || applied[0] != 3 {
-		t.Fatalf("Migrate = %v, %v; want [3]", applied, err)
-	}
-	for _, table := range consoleIndexes {
-		if got := count(t, s, "SELECT count() FROM "+table); got != before {
-			t.Errorf("%s has %d rows after the backfill, webhook_events %d", table, got, before)
-		}
-	}
-	assertIndexesAgree(t, s, now)
+			applied, err := s.Migrate(ctx)
+			if err != nil || len(applied) != 1 || applied[0] != tc.version {
+				t.Fatalf("Migrate = %v, %v; want [%d]", applied, err, tc.version)
+			}
+			for _, table := range tc.tables {
+				if got := count(t, s, "SELECT count() FROM "+table); got != before {
+					t.Errorf("%s has %d rows after the backfill, webhook_events %d", table, got, before)
+				}
+			}
+			assertIndexesAgree(t, s, now)
 
-	for i, stmt := range m3.Statements() {
-		if err := s.Conn().Exec(ctx, stmt); err != nil {
-			t.Fatalf("0003 statement %d again: %v", i+1, err)
-		}
-	}
-	for _, table := range consoleIndexes {
-		if got := count(t, s, "SELECT count() FROM "+table); got != 2*before {
-			t.Errorf("%s has %d rows after a second backfill, want %d (a copy of each)", table, got, 2*before)
-		}
-	}
-	// EventSummary.Rows counts rows, so it sees the extra copies until
-	// they merge; everything else agrees at once.
-	optimize(t, s)
-	assertIndexesAgree(t, s, now)
-	if applied, err := s.Migrate(ctx); err != nil || len(applied) != 0 {
-		t.Fatalf("Migrate again = %v, %v; want nothing", applied, err)
+			for i, stmt := range held.Statements() {
+				if err := s.Conn().Exec(ctx, stmt); err != nil {
+					t.Fatalf("%04d statement %d again: %v", tc.version, i+1, err)
+				}
+			}
+			for _, table := range tc.tables {
+				if got := count(t, s, "SELECT count() FROM "+table); got != 2*before {
+					t.Errorf("%s has %d rows after a second backfill, want %d (a copy of each)", table, got, 2*before)
+				}
+			}
+			// EventSummary.Rows counts rows, so it sees the extra copies
+			// until they merge; everything else agrees at once.
+			optimize(t, s)
+			assertIndexesAgree(t, s, now)
+			if applied, err := s.Migrate(ctx); err != nil || len(applied) != 0 {
+				t.Fatalf("Migrate again = %v, %v; want nothing", applied, err)
+			}
+		})
 	}
 }
 
