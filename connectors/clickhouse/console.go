@@ -90,10 +90,8 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 	if !since.IsZero() {
 		add("received_at >= toDateTime(?, 'UTC')", since.UTC().Unix())
 	}
-	ids, lo, hi, err := s.searchCandidates(ctx, index, where, args, candidates)
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
+	// The candidates: the newest matching rows (args are its arguments).
+	top := index + " WHERE " + strings.Join(where, " AND ") + fmt.Sprintf(" ORDER BY received_at DESC, event_id LIMIT %d", candidates)
 	// The summary reads every row of the candidates from the same index.
 	var rowsOf []string
 	var sargs []any
@@ -104,13 +102,17 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 		// An event's rows share their record's received_at; a webhook
 		// re-sent (a second record of the event id) within resendSpan of
 		// it is read too.
+		lo, hi, err := s.receivedSpan(ctx, top, args)
+		if err != nil || lo.IsZero() {
+			return nil, err
+		}
 		rowsOf = []string{"received_at >= toDateTime(?, 'UTC')", "received_at <= toDateTime(?, 'UTC')"}
 		sargs = []any{lo.Add(-resendSpan).Unix(), hi.Add(resendSpan).Unix()}
 	}
 	sql := "SELECT event_id, any(event_type), any(entity_id), min(received_at), max(attempt), " +
 		"argMax(status, " + latest + ") AS last_status, argMax(error, " + latest + "), count() " +
-		"FROM " + index + " WHERE " + strings.Join(append(rowsOf, "event_id IN ?"), " AND ") + " GROUP BY event_id"
-	sargs = append(sargs, ch.GroupSet{Value: ids})
+		"FROM " + index + " WHERE " + strings.Join(append(rowsOf, "event_id IN (SELECT event_id FROM "+top+")"), " AND ") + " GROUP BY event_id"
+	sargs = append(sargs, args...)
 	if q.Status != "" {
 		sql += " HAVING last_status = ?"
 		sargs = append(sargs, q.Status)
@@ -158,35 +160,18 @@ func searchIndex(q EventQuery) string {
 	return searchByReceived
 }
 
-// searchCandidates reads the newest n rows matching where from index (a
-// top-N read): their event ids, duplicates removed, and the span of their
-// received_at.
-func (s *Store) searchCandidates(ctx context.Context, index string, where []string, args []any, n int) (ids []any, lo, hi time.Time, err error) {
-	rows, err := s.conn.Query(ctx, "SELECT event_id, received_at FROM "+index+" WHERE "+strings.Join(where, " AND ")+
-		fmt.Sprintf(" ORDER BY received_at DESC, event_id LIMIT %d", n), args...)
-	if err != nil {
-		return nil, lo, hi, Classify("find events", err)
+// receivedSpan returns the first and last received_at of the candidate
+// rows (top: FROM ... LIMIT n), zero when there are none.
+func (s *Store) receivedSpan(ctx context.Context, top string, args []any) (lo, hi time.Time, err error) {
+	var n uint64
+	sql := "SELECT min(received_at), max(received_at), count() FROM (SELECT received_at FROM " + top + ")"
+	if err := s.conn.QueryRow(ctx, sql, args...).Scan(&lo, &hi, &n); err != nil {
+		return lo, hi, Classify("find events", err)
 	}
-	defer rows.Close()
-	seen := map[string]bool{}
-	for rows.Next() {
-		var id string
-		var at time.Time
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, lo, hi, Classify("find events", err)
-		}
-		if lo.IsZero() || at.Before(lo) {
-			lo = at
-		}
-		if at.After(hi) {
-			hi = at
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	if n == 0 {
+		return time.Time{}, time.Time{}, nil
 	}
-	return ids, lo, hi, Classify("find events", rows.Err())
+	return lo, hi, nil
 }
 
 // TimelineRow is one outcome of an event.

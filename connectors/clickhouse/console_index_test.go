@@ -47,6 +47,7 @@ func assertIndexesAgree(t *testing.T, s *Store, now time.Time) {
 		queries = append(queries,
 			EventQuery{Status: st},
 			EventQuery{Status: st, Limit: 3},
+			EventQuery{Status: st, Limit: 1000}, // 10,000 candidates with a status
 			EventQuery{Status: st, EntityID: "10001"},
 			EventQuery{Status: st, EntityID: "entity-o7"},
 			EventQuery{Status: st, EventID: "k-o2"},
