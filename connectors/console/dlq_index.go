@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -335,7 +337,10 @@ func trimBelow(pi partIndex, start int64) partIndex {
 func (x *DeadLetterIndex) entry(r *kgo.Record) indexEntry {
 	d := replay.FromRecord(r)
 	product := d.Event.Kind == pipeline.KindProduct
-	shown := maskError(d.Error, personalValues(d.Event.Body, product))
+	shown := d.Error
+	if d.Error != "" {
+		shown = maskError(d.Error, couldMatch(d.Error, personalValues(d.Event.Body, product)))
+	}
 	if shown == d.Error {
 		shown = d.Error // share the bytes: maskError builds a new string
 	}
@@ -345,6 +350,36 @@ func (x *DeadLetterIndex) entry(r *kgo.Record) indexEntry {
 		EventID: d.Event.ID, EventType: x.intern(d.Event.Type), EntityID: d.Event.EntityID,
 		OriginalTopic: x.intern(d.OriginalTopic), Error: d.Error, Shown: shown,
 	}
+}
+
+// couldMatch keeps the known values that may occur in text, so that
+// maskError compiles a pattern only for those (it compiles one per value;
+// over a whole DLQ that was most of the first load). maskError gives the
+// same text with them as with all: an ASCII value matches an ASCII text
+// (case-insensitively) only if the lower-cased text contains it, and what
+// maskError writes in place of a value ("A•••") adds no ASCII substring
+// the text did not have. Non-ASCII texts and values are all kept.
+func couldMatch(text string, known []string) []string {
+	if !isASCII(text) {
+		return known
+	}
+	lower := strings.ToLower(text)
+	var out []string
+	for _, v := range known {
+		if !isASCII(v) || strings.Contains(lower, strings.ToLower(v)) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // intern shares the few distinct types, kinds and topics between entries.
