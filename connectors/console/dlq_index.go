@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"errors"
@@ -123,6 +124,7 @@ type DeadLetterIndex struct {
 	refreshes int
 	lastRead  int
 	interned  map[string]string
+	patterns  map[string]string // error text → masked by the patterns; the refresh's own (one at a time)
 }
 
 type refreshCall struct {
@@ -139,7 +141,7 @@ func NewDeadLetterIndex(newClient func() (*kgo.Client, error), maxEntries int, l
 	if maxEntries <= 0 {
 		maxEntries = DefaultIndexEntries
 	}
-	return &DeadLetterIndex{newClient: newClient, log: log, maxEntries: maxEntries, interned: map[string]string{}}
+	return &DeadLetterIndex{newClient: newClient, log: log, maxEntries: maxEntries, interned: map[string]string{}, patterns: map[string]string{}}
 }
 
 // Stats reports the index after its last refresh.
@@ -337,10 +339,7 @@ func trimBelow(pi partIndex, start int64) partIndex {
 func (x *DeadLetterIndex) entry(r *kgo.Record) indexEntry {
 	d := replay.FromRecord(r)
 	product := d.Event.Kind == pipeline.KindProduct
-	shown := d.Error
-	if d.Error != "" {
-		shown = maskError(d.Error, couldMatch(d.Error, personalValues(d.Event.Body, product)))
-	}
+	shown := x.shownError(d.Error, d.Event.Body, product)
 	if shown == d.Error {
 		shown = d.Error // share the bytes: maskError builds a new string
 	}
@@ -350,6 +349,50 @@ func (x *DeadLetterIndex) entry(r *kgo.Record) indexEntry {
 		EventID: d.Event.ID, EventType: x.intern(d.Event.Type), EntityID: d.Event.EntityID,
 		OriginalTopic: x.intern(d.OriginalTopic), Error: d.Error, Shown: shown,
 	}
+}
+
+// shownError is maskError(text, personalValues(body, product)), without
+// parsing the body when none of its values can occur in text, and with the
+// patterns' answer (a function of the text alone) cached: dead letters
+// share a few error texts.
+func (x *DeadLetterIndex) shownError(text string, body []byte, product bool) string {
+	if text == "" {
+		return text
+	}
+	if bodyCouldName(text, body) {
+		return maskError(text, couldMatch(text, personalValues(body, product)))
+	}
+	if s, ok := x.patterns[text]; ok {
+		return s
+	}
+	s := maskError(text, nil)
+	if len(x.patterns) < 4096 {
+		x.patterns[text] = s
+	}
+	return s
+}
+
+// bodyCouldName reports whether a value of body may occur in text, so that
+// maskError needs the body's values. It answers false only when text and
+// body are ASCII and body has no escape: then every value personalValues
+// finds (3 bytes or more) is the body's own bytes, starting after a quote,
+// a blank, ':', ',' or '[', and a text holding it holds its first three
+// bytes, case aside.
+func bodyCouldName(text string, body []byte) bool {
+	if !isASCII(text) || !isASCII(string(body)) || bytes.IndexByte(body, '\\') >= 0 {
+		return true
+	}
+	lt := []byte(strings.ToLower(text))
+	lb := bytes.ToLower(body)
+	for p := 0; p+3 <= len(lb); p++ {
+		if p > 0 && !bytes.ContainsRune([]byte("\" \t\n\r:,["), rune(lb[p-1])) {
+			continue
+		}
+		if bytes.Contains(lt, lb[p:p+3]) {
+			return true
+		}
+	}
+	return false
 }
 
 // couldMatch keeps the known values that may occur in text, so that
