@@ -28,11 +28,13 @@ import (
 // approxEntryBytes × 1,000,000 ≈ 300 MB.
 const DefaultIndexEntries = 1_000_000
 
-// approxEntryBytes is what an entry costs on average with the ingress's
-// 32-character event ids and short error texts: the 184-byte struct and its
-// unshared strings (IndexStats.Bytes measures it; BenchmarkDeadLettersPage
-// reports it). Error texts are capped at pipeline.MaxErrorText when
-// written, so an entry stays under 184 + 2 × MaxErrorText + ids.
+// approxEntryBytes bounds what an entry costs on average with the
+// ingress's 32-character event ids and short error texts: the 152-byte
+// struct and its unshared strings (IndexStats.Bytes measures it; with
+// BenchmarkDeadLettersPage's 100,000 dead letters it is 225 bytes). Error
+// texts are capped at pipeline.MaxErrorText when written, so no entry
+// exceeds 152 + 2 × MaxErrorText + its ids. Transient costs of a refresh
+// (the fetched batches) come on top.
 const approxEntryBytes = 300
 
 // refreshTimeout bounds one refresh; it runs detached from the request
