@@ -100,14 +100,78 @@ func (v OrderVerdict) String() string {
 // write not acknowledged, ctx done); the caller must then not send, and
 // delivers the event again later. Claims of different orders are
 // independent. Implementations are safe for concurrent use; callers hold a
-// per-order lock (KeyedMutex) across Claim and the send so that sends leave
+// per-order lock (KeyLocks) across Claim and the send so that sends leave
 // in claim order.
 //
 // Implementations: MemoryOrderLedger (one process, for tests and dev); the
 // Kafka one keeps claims in a compacted topic keyed by order id. Both pass
 // pipelinetest.LedgerConformance.
+//
+// ClaimBatch decides a run of steps (one partition's order events, in
+// offset order) as successive Claims would, and makes the new claims
+// durable with one write before it returns: verdicts[i] is what Claim
+// (steps[i]) would return after steps[:i]. Only each order's last claim
+// of the run is written; an earlier Send of the same order is covered by
+// it (it is older, so nothing older than it can follow it after a crash).
+// On an error nothing is decided and the caller sends nothing (the claims
+// may have been written; a retry of the run then finds them: the newest of
+// each order is sent again, the older ones of the run are superseded).
 type OrderLedger interface {
 	Claim(ctx context.Context, step OrderStep) (OrderVerdict, error)
+	ClaimBatch(ctx context.Context, steps []OrderStep) ([]OrderVerdict, error)
+}
+
+// DecideBatch is Decide over a run of steps: verdicts[i] is steps[i]'s
+// verdict once steps[:i] were decided, over the orders' current claims
+// (current reports an order's, ok=false: none). claims are the new claims
+// to write, one per order whose claim the run moved (its last Send with
+// another event id), in the order the orders first appear.
+func DecideBatch(steps []OrderStep, current func(orderID string) (OrderStep, bool, error)) (verdicts []OrderVerdict, claims []OrderStep, err error) {
+	type state struct {
+		cur     OrderStep
+		ok      bool
+		changed int // index in claims + 1; 0: unchanged
+	}
+	orders := make(map[string]*state, len(steps))
+	verdicts = make([]OrderVerdict, len(steps))
+	for i, s := range steps {
+		st := orders[s.OrderID]
+		if st == nil {
+			cur, ok, err := current(s.OrderID)
+			if err != nil {
+				return nil, nil, err
+			}
+			st = &state{cur: cur, ok: ok}
+			orders[s.OrderID] = st
+		}
+		v := s.Decide(st.cur, st.ok)
+		verdicts[i] = v
+		if v != OrderSend || (st.ok && st.cur.EventID == s.EventID) {
+			continue
+		}
+		st.cur, st.ok = s, true
+		if st.changed == 0 {
+			claims = append(claims, s)
+			st.changed = len(claims)
+		} else {
+			claims[st.changed-1] = s
+		}
+	}
+	return verdicts, claims, nil
+}
+
+// ValidateBatch is what ClaimBatch checks before it decides anything: every
+// step valid and ctx not done.
+func ValidateBatch(ctx context.Context, steps []OrderStep) error {
+	for _, s := range steps {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("claim %d order steps: %w", len(steps), err)
+	}
+	return nil
 }
 
 // Decide is the ledger rule as a pure function: the verdict for step when
@@ -158,6 +222,26 @@ func (l *MemoryOrderLedger) Claim(ctx context.Context, step OrderStep) (OrderVer
 		l.claims[step.OrderID] = step
 	}
 	return v, nil
+}
+
+// ClaimBatch implements OrderLedger.
+func (l *MemoryOrderLedger) ClaimBatch(ctx context.Context, steps []OrderStep) ([]OrderVerdict, error) {
+	if err := ValidateBatch(ctx, steps); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	verdicts, claims, err := DecideBatch(steps, func(id string) (OrderStep, bool, error) {
+		s, ok := l.claims[id]
+		return s, ok, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range claims {
+		l.claims[c.OrderID] = c
+	}
+	return verdicts, nil
 }
 
 // Current returns the order's current claim, for tests and debugging.

@@ -56,7 +56,7 @@ type ProcessorDeps struct {
 type Processor struct {
 	cfg   ProcessorConfig
 	deps  ProcessorDeps
-	locks *KeyedMutex
+	locks *KeyLocks
 	holds *holdSet
 }
 
@@ -86,7 +86,7 @@ func NewProcessor(cfg ProcessorConfig, deps ProcessorDeps) (*Processor, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Processor{cfg: cfg, deps: deps, locks: NewKeyedMutex(0), holds: newHoldSet(deps.Observer)}, nil
+	return &Processor{cfg: cfg, deps: deps, locks: NewKeyLocks(), holds: newHoldSet(deps.Observer)}, nil
 }
 
 // Handle processes one delivery. It returns nil once the delivery's outcome
@@ -105,8 +105,15 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 		return nil
 	}
 	act, err := p.plan(d.Event)
-	if err != nil {
-		return p.fail(ctx, d, start, err)
+	return p.act(ctx, d, start, act, err, nil)
+}
+
+// act carries out a delivery's planned action (planErr: it could not be
+// planned). decided, when set, is the order step's verdict, claimed ahead
+// by HandleBatch, which holds the order's lock.
+func (p *Processor) act(ctx context.Context, d Delivery, start time.Time, act action, planErr error, decided *OrderVerdict) error {
+	if planErr != nil {
+		return p.fail(ctx, d, start, planErr)
 	}
 	switch {
 	case act.skip != "":
@@ -129,6 +136,8 @@ func (p *Processor) Handle(ctx context.Context, d Delivery) error {
 			return p.productAlerts(ctx, d, start, !act.catalog)
 		}
 		return nil
+	case act.step != nil && decided != nil:
+		return p.sendDecided(ctx, d, start, *act.step, act.note, *decided)
 	case act.step != nil:
 		return p.sendStep(ctx, d, start, *act.step, act.note)
 	case act.delivery != nil:
@@ -151,6 +160,12 @@ func (p *Processor) sendStep(ctx context.Context, d Delivery, start time.Time, s
 	if err != nil {
 		return fmt.Errorf("claim %s of order %s: %w", step.Status, step.OrderID, err)
 	}
+	return p.sendDecided(ctx, d, start, step, n, verdict)
+}
+
+// sendDecided acts on the ledger's verdict for step; the caller holds the
+// order's lock.
+func (p *Processor) sendDecided(ctx context.Context, d Delivery, start time.Time, step OrderStep, n Notification, verdict OrderVerdict) error {
 	switch verdict {
 	case OrderSuperseded:
 		p.deps.Seen.Add(d.Event.ID)

@@ -56,6 +56,7 @@ type Config struct {
 	ConsoleUser, ConsolePassword string
 	ConsoleSessionKey            string
 	ConsoleMetricsURLs           []string
+	ConsoleSecureCookies         string // auto (Secure outside development), true, false
 
 	DataDir      string
 	DevKafkaAddr string
@@ -179,6 +180,7 @@ func parseConfig(k *koanf.Koanf) (Config, error) {
 		ConsolePassword:       p.str("console.password"),
 		ConsoleSessionKey:     p.str("console.session_key"),
 		ConsoleMetricsURLs:    p.list("console.metrics_urls"),
+		ConsoleSecureCookies:  p.oneOf("console.secure_cookies", "auto", "true", "false"),
 		DataDir:               p.str("dev.data_dir"),
 		DevKafkaAddr:          p.addr("dev.kafka_addr"),
 	}

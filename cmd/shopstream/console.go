@@ -24,8 +24,10 @@ import (
 // allows anonymous access when no credentials are set (it listens on
 // loopback).
 func consoleConfig(cfg Config, log *slog.Logger) console.Config {
+	secure := cfg.ConsoleSecureCookies == "true" || cfg.ConsoleSecureCookies == "auto" && !cfg.Development
 	return console.Config{Addr: cfg.ConsoleAddr, Token: cfg.ConsoleToken, User: cfg.ConsoleUser,
-		Password: cfg.ConsolePassword, SessionKey: cfg.ConsoleSessionKey, Development: cfg.Development, Log: log}
+		Password: cfg.ConsolePassword, SessionKey: cfg.ConsoleSessionKey, Development: cfg.Development,
+		SecureCookies: secure, Log: log}
 }
 
 // runConsole is `shopstream console`: the operations console over the
@@ -93,7 +95,7 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 			fc.Regen = func(ctx context.Context) error { _, err := sync.Sync(ctx); return err }
 		}
 		deps.Catalog = fc
-	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, log); err != nil { // console_catalog.go
+	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, cl, log); err != nil { // console_catalog.go
 		_ = closeAll(ctx) // the configuration error is the one to report
 		return lifecycle.Part{}, err
 	}

@@ -150,7 +150,9 @@ func catalogMarks(cfg Config, prod *kafka.Producer, kcfg kafka.Config, log *slog
 func processorConsumer(cfg Config, proc *pipeline.Processor, outcomes *kafka.OutcomeWriter, state *catalog.State, ledger *progress.Ledger) consume.Config {
 	c := consume.Config{
 		Group: schemas.GroupProcessor, Topics: schemas.ProcessorTopics(cfg.RetryTiers), Role: "processor-consumer",
-		Handle: kafka.ProcessorHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
+		// A partition's queued records are handled as a run: their order
+		// claims share one acks=all ledger write (README "Cost per event").
+		HandleRun: kafka.ProcessorRunHandler(proc), DueAt: kafka.DueAt, BeforeCommit: outcomes.Flush,
 		// Partition p of every topic the processor reads lands on one
 		// member (docs/contract.md); Run refuses mismatched partition counts.
 		Balancer: kgo.RangeBalancer(), CoPartitioned: true,

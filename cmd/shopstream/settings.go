@@ -48,6 +48,7 @@ var settings = []setting{
 	{"console.password", "SHOPSTREAM_CONSOLE_PASSWORD", "", "Console password."},
 	{"console.session_key", "SHOPSTREAM_CONSOLE_SESSION_KEY", "", "Signs console session cookies and CSRF tokens (32+ characters, the same on every console replica; changing it logs everybody out). Required by `console`; dev uses a random one when unset."},
 	{"console.metrics_urls", "SHOPSTREAM_CONSOLE_METRICS_URLS", "", "The processors' /metrics URLs, comma-separated, for held events on the overview (dev: its own)."},
+	{"console.secure_cookies", "SHOPSTREAM_CONSOLE_SECURE_COOKIES", "auto", "Mark console cookies Secure (sent over HTTPS only; set it behind a TLS-terminating proxy): `auto` is true outside development, false in dev, where cookies are Secure only on TLS requests."},
 	{"dev.data_dir", "SHOPSTREAM_DATA_DIR", "./var", "dev: where the embedded broker and local targets keep their files."},
 	{"dev.kafka_addr", "SHOPSTREAM_DEV_KAFKA_ADDR", "127.0.0.1:19092", "dev: where the embedded broker listens (for kcat)."},
 }

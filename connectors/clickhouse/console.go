@@ -123,6 +123,7 @@ func (s *Store) FindEvents(ctx context.Context, q EventQuery) ([]EventSummary, e
 
 // TimelineRow is one outcome of an event.
 type TimelineRow struct {
+	EventType    string // the same on every row of an event
 	Status       string
 	Attempt      uint32
 	Error        string
@@ -140,7 +141,7 @@ type TimelineRow struct {
 // are dropped here rather than with FINAL, which on 18.16 reads the whole
 // table's sorting key to merge.
 func (s *Store) Timeline(ctx context.Context, eventID string) ([]TimelineRow, error) {
-	rows, err := s.conn.Query(ctx, "SELECT status, attempt, error, received_at, processed_at_ms, processing_ms, topic, `partition`, `offset` "+
+	rows, err := s.conn.Query(ctx, "SELECT event_type, status, attempt, error, received_at, processed_at_ms, processing_ms, topic, `partition`, `offset` "+
 		"FROM webhook_events_by_event WHERE event_id = ? ORDER BY "+latest+", attempt", eventID)
 	if err != nil {
 		return nil, Classify("timeline", err)
@@ -157,7 +158,7 @@ func (s *Store) Timeline(ctx context.Context, eventID string) ([]TimelineRow, er
 	for rows.Next() {
 		var r TimelineRow
 		var ms int64
-		if err := rows.Scan(&r.Status, &r.Attempt, &r.Error, &r.ReceivedAt, &ms, &r.ProcessingMs, &r.Topic, &r.Partition, &r.Offset); err != nil {
+		if err := rows.Scan(&r.EventType, &r.Status, &r.Attempt, &r.Error, &r.ReceivedAt, &ms, &r.ProcessingMs, &r.Topic, &r.Partition, &r.Offset); err != nil {
 			return nil, Classify("timeline", err)
 		}
 		k := key{r.Status, r.Topic, r.Attempt, r.Partition, r.Offset}

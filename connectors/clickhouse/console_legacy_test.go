@@ -168,7 +168,7 @@ func (l legacyConsole) CatalogSyncs(ctx context.Context, since time.Time, limit 
 // twice are dropped here rather than with FINAL, which on 18.16 reads the
 // whole table's sorting key to merge.
 func (l legacyConsole) Timeline(ctx context.Context, eventID string) ([]TimelineRow, error) {
-	rows, err := l.s.conn.Query(ctx, "SELECT status, attempt, error, received_at, processed_at_ms, processing_ms, topic, `partition`, `offset` "+
+	rows, err := l.s.conn.Query(ctx, "SELECT event_type, status, attempt, error, received_at, processed_at_ms, processing_ms, topic, `partition`, `offset` "+
 		"FROM webhook_events WHERE event_id = ? ORDER BY "+latest+", attempt", eventID)
 	if err != nil {
 		return nil, Classify("timeline", err)
@@ -185,7 +185,7 @@ func (l legacyConsole) Timeline(ctx context.Context, eventID string) ([]Timeline
 	for rows.Next() {
 		var r TimelineRow
 		var ms int64
-		if err := rows.Scan(&r.Status, &r.Attempt, &r.Error, &r.ReceivedAt, &ms, &r.ProcessingMs, &r.Topic, &r.Partition, &r.Offset); err != nil {
+		if err := rows.Scan(&r.EventType, &r.Status, &r.Attempt, &r.Error, &r.ReceivedAt, &ms, &r.ProcessingMs, &r.Topic, &r.Partition, &r.Offset); err != nil {
 			return nil, Classify("timeline", err)
 		}
 		k := key{r.Status, r.Topic, r.Attempt, r.Partition, r.Offset}

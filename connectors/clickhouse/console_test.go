@@ -88,7 +88,7 @@ func TestConsoleQueries(t *testing.T) {
 	if fmt.Sprint(steps) != "[received/1/evershop.order@5 retrying/1/evershop.order@5 completed/2/evershop.retry.2s@0]" {
 		t.Errorf("timeline %v (the re-delivered row must collapse)", steps)
 	}
-	if tl[1].Error != "inbox: 503" || tl[1].ProcessingMs != 10 {
+	if tl[1].Error != "inbox: 503" || tl[1].ProcessingMs != 10 || tl[1].EventType != pipeline.OrderUpdated {
 		t.Errorf("retry row %+v", tl[1])
 	}
 

@@ -20,7 +20,9 @@ type appliedMigration struct {
 // schema is not what this code expects, and guessing would hide it.
 //
 // ClickHouse has no transactional DDL, so every migration is written to be
-// re-runnable (IF NOT EXISTS); a migration is recorded only after all its
+// re-runnable (IF NOT EXISTS; 18.16 has no ADD COLUMN IF NOT EXISTS, so
+// apply skips the columns an ALTER TABLE ... ADD COLUMN would add again:
+// see withoutExistingColumns); a migration is recorded only after all its
 // statements succeeded, and one that failed half-way simply runs again.
 // There is no lock either: run migrations from one place (shopstream
 // migrate, or one sink instance at start-up).
@@ -91,6 +93,13 @@ func (s *Store) recordedMigrations(ctx context.Context) (map[int]appliedMigratio
 // apply runs m's statements in order, then records m.
 func (s *Store) apply(ctx context.Context, m chschema.Migration) error {
 	for i, stmt := range m.Statements() {
+		stmt, err := s.withoutExistingColumns(ctx, stmt)
+		if err != nil {
+			return fmt.Errorf("migration %d (%s) statement %d: %w", m.Version, m.Name, i+1, err)
+		}
+		if stmt == "" {
+			continue // every column it adds is there: a re-run after a crash
+		}
 		if err := s.conn.Exec(ctx, stmt); err != nil {
 			return Classify(fmt.Sprintf("migration %d (%s) statement %d", m.Version, m.Name, i+1), err)
 		}

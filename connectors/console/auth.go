@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -38,9 +40,9 @@ func (s *Server) anonymous() bool {
 	return s.cfg.Development && s.cfg.Token == "" && s.cfg.User == "" && loopbackAddr(s.cfg.Addr)
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
 // authenticate lets a request through with a live session cookie, or a
@@ -52,23 +54,31 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			if se := s.sessions.get(c.Value); se != nil {
 				se = s.sessions.renew(se)
-				setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
+				s.setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 				return
 			}
 		}
 		if auth := r.Header.Get("Authorization"); s.cfg.Token != "" && strings.HasPrefix(auth, "Bearer ") {
-			if equal(strings.TrimPrefix(auth, "Bearer "), s.cfg.Token) {
+			// A bearer guess is a token guess: the same back-off as the form.
+			wait, ok := s.limiter.attempt(clientAddr(r), []string{tokenKey}, func() bool {
+				return equal(strings.TrimPrefix(auth, "Bearer "), s.cfg.Token)
+			})
+			switch {
+			case wait > 0:
+				s.tooMany(w, r, wait)
+			case ok:
 				se := &session{user: "token", bearer: true} // no cookie: CSRF does not apply
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
-				return
+			default:
+				s.log.Warn("console: bearer token refused", "remote", r.RemoteAddr)
+				http.Error(w, "invalid token", http.StatusUnauthorized)
 			}
-			http.Error(w, "invalid token", http.StatusUnauthorized)
 			return
 		}
 		if s.anonymous() {
 			se := s.sessions.create("dev")
-			setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
+			s.setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
 			return
 		}
@@ -147,48 +157,51 @@ func localPath(p string) bool {
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	tok := randomToken()
-	setCookie(w, r, loginCookie, tok, 600)
+	s.setCookie(w, r, loginCookie, tok, 600)
 	s.render(w, r, "login", map[string]any{"LoginCSRF": tok, "Next": safeNext(r.URL.Query().Get("next")),
 		"UserLogin": s.cfg.User != "", "TokenLogin": s.cfg.Token != "", "Error": r.URL.Query().Get("error")})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "login form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
 	c, err := r.Cookie(loginCookie)
 	if err != nil || !sameOrigin(r) || !equal(r.PostFormValue(csrfField), c.Value) {
 		http.Error(w, "invalid or missing CSRF token", http.StatusForbidden)
 		return
 	}
-	addr, who := clientAddr(r), loginUser(r)
-	if wait := s.limiter.wait(addr, who); wait > 0 {
-		s.log.Warn("console: login refused: too many failures", "remote", r.RemoteAddr, "retry_after", wait.String())
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
-		return
-	}
 	// Every comparison runs, whatever the others found: the time taken
 	// tells neither whether the user exists nor how long the secrets are.
-	tokenOK := equal(r.PostFormValue("token"), s.cfg.Token)
-	userOK := equal(r.PostFormValue("user"), s.cfg.User)
-	passwordOK := equal(r.PostFormValue("password"), s.cfg.Password)
 	user := ""
-	switch {
-	case s.cfg.Token != "" && r.PostFormValue("token") != "" && tokenOK:
-		user = "token"
-	case s.cfg.User != "" && userOK && passwordOK:
-		user = s.cfg.User
-	case s.anonymous():
-		user = "dev"
+	wait, ok := s.limiter.attempt(clientAddr(r), loginKeys(r), func() bool {
+		tokenOK := equal(r.PostFormValue("token"), s.cfg.Token)
+		userOK := equal(r.PostFormValue("user"), s.cfg.User)
+		passwordOK := equal(r.PostFormValue("password"), s.cfg.Password)
+		switch {
+		case s.cfg.Token != "" && r.PostFormValue("token") != "" && tokenOK:
+			user = "token"
+		case s.cfg.User != "" && userOK && passwordOK:
+			user = s.cfg.User
+		case s.anonymous():
+			user = "dev"
+		}
+		return user != ""
+	})
+	if wait > 0 {
+		s.tooMany(w, r, wait)
+		return
 	}
-	if user == "" {
-		s.limiter.failed(addr, who)
+	if !ok {
 		s.log.Warn("console: login refused", "remote", r.RemoteAddr)
 		http.Redirect(w, r, "/login?error=1&next="+url.QueryEscape(safeNext(r.PostFormValue("next"))), http.StatusSeeOther)
 		return
 	}
-	s.limiter.succeeded(addr, who)
 	se := s.sessions.create(user)
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
+	s.setCookie(w, r, loginCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, s.sessions.encode(se), 0)
 	s.log.Info("console: login", "user", user, "remote", r.RemoteAddr)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
@@ -198,7 +211,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.sessions.revoke(se)
 	}
 	w.Header().Del("Set-Cookie") // authenticate's renewal of the cookie being ended
-	setCookie(w, r, sessionCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -212,10 +225,40 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// loginUser is who a login attempt is for: the user name, or "token".
-func loginUser(r *http.Request) string {
-	if u := r.PostFormValue("user"); u != "" {
-		return "user:" + u
+// tokenKey is the limiter's user key of token attempts (form and bearer).
+const tokenKey = "token"
+
+// maxLoginForm bounds the login form's body: csrf, user, password, token
+// and next fit in far less.
+const maxLoginForm = 8 << 10
+
+// loginKeys are whom a login attempt is for: "token" when it posts a
+// token, the user's key when it posts a user name (both when both), and
+// "token" when it posts neither.
+func loginKeys(r *http.Request) []string {
+	var keys []string
+	if r.PostFormValue("token") != "" {
+		keys = append(keys, tokenKey)
 	}
-	return "token"
+	if u := r.PostFormValue("user"); u != "" {
+		keys = append(keys, userKey(u))
+	}
+	if len(keys) == 0 {
+		keys = append(keys, tokenKey)
+	}
+	return keys
+}
+
+// userKey is the limiter's key of a posted user name: fixed size, whatever
+// was posted.
+func userKey(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return "user:" + hex.EncodeToString(sum[:16])
+}
+
+// tooMany answers an attempt made during its back-off.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	s.log.Warn("console: login refused: too many failures", "remote", r.RemoteAddr, "retry_after", wait.String())
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
 }

@@ -56,7 +56,7 @@ func remoteDoc(d coze.Document) RemoteDoc {
 // as an error, so the other one still shows.
 func (c KnowledgeBaseCatalog) Current(ctx context.Context) (CatalogDoc, bool, error) {
 	doc := CatalogDoc{Where: c.Where, KnowledgeBase: true}
-	p, csv, recorded, err := c.Published.Latest(ctx)
+	p, _, recorded, err := c.Published.Latest(ctx)
 	switch {
 	case err != nil:
 		doc.RecordError = err.Error()
@@ -64,7 +64,7 @@ func (c KnowledgeBaseCatalog) Current(ctx context.Context) (CatalogDoc, bool, er
 		doc.Recorded = true
 		doc.Name, doc.Hash, doc.Products, doc.PublishedAt = p.Name, p.Hash, p.Rows, p.At
 		doc.Uploaded, doc.DocumentID, doc.Bytes = p.Uploaded, p.DocumentID, p.Bytes
-		if csv == nil {
+		if p.CSVOmitted != "" {
 			doc.CSVNote = p.CSVOmitted
 		}
 	}
@@ -93,7 +93,7 @@ func (c KnowledgeBaseCatalog) OpenCSV(ctx context.Context) (io.ReadCloser, error
 		return nil, err
 	case !ok:
 		return nil, errors.New("no catalog has been published since shopstream.catalog.published exists")
-	case csv == nil:
+	case p.CSVOmitted != "":
 		return nil, fmt.Errorf("the CSV of %s was not kept: %s", p.Name, p.CSVOmitted)
 	}
 	return io.NopCloser(bytes.NewReader(csv)), nil

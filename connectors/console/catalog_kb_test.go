@@ -60,7 +60,7 @@ func TestCatalogPageShowsTheKnowledgeBaseDocument(t *testing.T) {
 	}
 
 	// Unchanged content, a CSV too big to keep, another live document.
-	pub.p.Uploaded, pub.csv, pub.p.CSVOmitted, pub.p.DocumentID = false, nil, "the CSV is 9000000 bytes, more than the 8388608 kept", "1"
+	pub.p.Uploaded, pub.csv, pub.p.CSVOmitted, pub.p.DocumentID = false, []byte{}, "the CSV is 9000000 bytes, more than the 8388608 kept", "1"
 	_, body, _ = h.get("/catalog")
 	mustContain(t, body, "confirmed unchanged at", `id="csv-note"`, "more than the 8388608 kept", `id="mismatch"`)
 	if code, _, _ := h.get("/catalog/download"); code != http.StatusNotFound {

@@ -43,8 +43,14 @@ type Config struct {
 	// SessionIdle ends a session unused this long (default 30 min);
 	// SessionTTL ends any session this long after login (default 12 h).
 	SessionIdle, SessionTTL time.Duration
-	Now                     func() time.Time
-	Log                     *slog.Logger
+	// SecureCookies marks every cookie Secure (browsers send it over HTTPS
+	// only): set it when the console is reached over HTTPS, directly or
+	// through a TLS-terminating proxy, where the request the console sees
+	// is plain HTTP. Unset, a cookie is Secure only on a request that
+	// arrived over TLS.
+	SecureCookies bool
+	Now           func() time.Time
+	Log           *slog.Logger
 }
 
 // ConfigError names the setting that is missing or wrong.

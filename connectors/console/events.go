@@ -112,10 +112,13 @@ func (s *Server) findEvents(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "events", data)
 }
 
-// timelineStep is one line of an event's timeline.
+// timelineStep is one line of an event's timeline. Hidden: its error text
+// is withheld until reveal (the body is unreadable, so the personal values
+// to mask in it are unknown).
 type timelineStep struct {
 	clickhouse.TimelineRow
-	Label string
+	Label  string
+	Hidden bool
 }
 
 func label(row clickhouse.TimelineRow) string {
@@ -153,33 +156,57 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request, reveal bool, 
 	}
 	data := map[string]any{"ID": id, "Reveal": reveal, "Notice": notice}
 	var known []string // the body's personal values, masked in error texts too
+	var ev *pipeline.Event
 	src, err := s.sourceOf(r, rows)
 	if err != nil {
 		data["BodyError"] = err.Error()
 	} else {
 		data["Source"] = src
+		ev = &src.Event
 		product := src.Event.Kind == pipeline.KindProduct
 		data["Body"], data["Masked"] = prettyBody(src.Event.Body, product, reveal)
 		known = personalValues(src.Event.Body, product)
-		if reveal {
-			s.messageOf(r, src.Event, rows, data)
-		}
+	}
+	if reveal {
+		// What was sent is read back whether or not the body still is
+		// (past the source topic's retention it is not).
+		s.messageOf(r, id, eventType(rows, ev), ev, rows, data)
 	}
 	var steps []timelineStep
-	delivered, maskedErrors := false, 0
+	delivered, maskedErrors, hiddenErrors := false, 0, 0
+	masks := compileKnown(known)
 	for _, row := range rows {
-		if !reveal && row.Error != "" {
-			if m := maskError(row.Error, known); m != row.Error {
-				row.Error = m
+		step := timelineStep{TimelineRow: row, Label: label(row)}
+		switch {
+		case reveal || row.Error == "":
+		case ev == nil: // nothing to learn the names from: hide it all
+			step.Error, step.Hidden = "", true
+			hiddenErrors++
+		default:
+			if m := masks.mask(row.Error); m != row.Error {
+				step.Error = m
 				maskedErrors++
 			}
 		}
-		steps = append(steps, timelineStep{TimelineRow: row, Label: label(row)})
+		steps = append(steps, step)
 		delivered = delivered || row.Status == "completed"
 	}
-	data["Steps"], data["Delivered"], data["MaskedErrors"] = steps, delivered, maskedErrors
+	data["Steps"], data["Delivered"], data["MaskedErrors"], data["HiddenErrors"] = steps, delivered, maskedErrors, hiddenErrors
 	data["Outcome"] = rows[len(rows)-1].Status
 	s.render(w, r, "event", data)
+}
+
+// eventType is the event's webhook type: from its outcomes, else its body.
+func eventType(rows []clickhouse.TimelineRow, ev *pipeline.Event) string {
+	for _, row := range rows {
+		if row.EventType != "" {
+			return row.EventType
+		}
+	}
+	if ev != nil {
+		return ev.Type
+	}
+	return ""
 }
 
 // sourceOf reads the accepted record of the event: the one its received
@@ -195,11 +222,12 @@ func (s *Server) sourceOf(r *http.Request, rows []clickhouse.TimelineRow) (Sourc
 
 // messageOf fills the page's customer message: the text recorded as sent
 // with the delivered outcome when there is one ("sent"), else the text the
-// processor's functions render from the body ("recomputed"), marked as
-// such and with the reason.
-func (s *Server) messageOf(r *http.Request, ev pipeline.Event, rows []clickhouse.TimelineRow, data map[string]any) {
-	if s.deps.Messages != nil {
-		m, ok, err := s.deps.Messages.SentMessage(r.Context(), ev.Type, ev.ID)
+// processor's functions render from the body ev ("recomputed"; nil: the
+// body is unreadable), marked as such and with the reason, which follows
+// the event's last outcome.
+func (s *Server) messageOf(r *http.Request, id, typ string, ev *pipeline.Event, rows []clickhouse.TimelineRow, data map[string]any) {
+	if s.deps.Messages != nil && typ != "" {
+		m, ok, err := s.deps.Messages.SentMessage(r.Context(), typ, id)
 		switch {
 		case err != nil:
 			data["MessageError"] = err.Error()
@@ -208,22 +236,37 @@ func (s *Server) messageOf(r *http.Request, ev pipeline.Event, rows []clickhouse
 			return
 		}
 	}
-	text := customerMessage(ev)
+	if ev == nil {
+		return
+	}
+	text := customerMessage(*ev)
 	if text == "" {
 		return
 	}
-	delivered := false
+	data["Message"], data["MessageSource"], data["MessageWhy"] = text, "recomputed", whyRecomputed(rows, s.deps.Messages != nil)
+}
+
+// whyRecomputed says why the page shows a recomputed text: by the event's
+// delivery if it was delivered, else by its last outcome.
+func whyRecomputed(rows []clickhouse.TimelineRow, reads bool) string {
 	for _, row := range rows {
-		delivered = delivered || row.Status == "completed"
+		if row.Status == "completed" {
+			if !reads {
+				return "this console reads no recorded messages"
+			}
+			return "its delivered outcome carries no recorded text (delivered before migration 0004, by an older processor, or the event sends none)"
+		}
 	}
-	why := "not delivered (yet): this is what the processor would send"
-	switch {
-	case delivered && s.deps.Messages == nil:
-		why = "this console reads no recorded messages"
-	case delivered:
-		why = "its delivered outcome carries no recorded text (delivered before migration 0004, by an older processor, or the event sends none)"
+	switch last := rows[len(rows)-1].Status; last {
+	case "dead":
+		return "not sent: dead-lettered; a replay would send this"
+	case "superseded", "skipped":
+		return "not sent: " + last + "; this is what the processor would have sent"
+	case "duplicate":
+		return "already sent earlier; no text recorded for this event"
+	default: // received, retrying
+		return "not delivered yet: this is what the processor would send"
 	}
-	data["Message"], data["MessageSource"], data["MessageWhy"] = text, "recomputed", why
 }
 
 // customerMessage is the text the processor sends for the event (the same

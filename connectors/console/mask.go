@@ -142,11 +142,34 @@ const minKnownValue = 3
 
 // maskError masks personal data in an error text (see above).
 func maskError(text string, known []string) string {
+	return compileKnown(known).mask(text)
+}
+
+// knownValues are a body's personal values with their patterns, compiled
+// once per body rather than once per error text.
+type knownValues []knownValue
+
+type knownValue struct {
+	v  string
+	re *regexp.Regexp
+}
+
+// compileKnown compiles the values of personalValues, keeping their order.
+func compileKnown(known []string) knownValues {
+	out := make(knownValues, 0, len(known))
+	for _, v := range known {
+		out = append(out, knownValue{v: v, re: regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v))}) // quoted: always compiles
+	}
+	return out
+}
+
+// mask masks personal data in an error text (see maskError).
+func (k knownValues) mask(text string) string {
 	if text == "" {
 		return text
 	}
-	for _, v := range known { // longest first (personalValues sorts them)
-		text = maskWord(text, v)
+	for _, kv := range k { // longest first (personalValues sorts them)
+		text = maskWord(text, kv)
 	}
 	text = emailRE.ReplaceAllStringFunc(text, func(e string) string { return maskValue(e).(string) })
 	return phoneRE.ReplaceAllString(text, "•••")
@@ -216,8 +239,8 @@ func firstRune(s string) string {
 // maskWord replaces every case-insensitive occurrence of v in text that
 // stands as a whole word where v starts or ends with a letter or digit, so
 // "Ana" masks "Ana" but not "Analytics" or "Anaïs".
-func maskWord(text, v string) string {
-	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v)) // quoted: always compiles
+func maskWord(text string, kv knownValue) string {
+	v, re := kv.v, kv.re
 	first, _ := utf8.DecodeRuneInString(v)
 	last, _ := utf8.DecodeLastRuneInString(v)
 	var b strings.Builder

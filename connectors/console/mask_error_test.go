@@ -126,5 +126,5 @@ func TestCustomerMessageIsReadBackOrMarkedRecomputed(t *testing.T) {
 	h.events.timelines["evt-9"] = h.events.timelines["evt-9"][:2]
 	h.login()
 	_, body, _ := h.post("/events/evt-9/reveal", h.form())
-	mustContain(t, body, "not delivered (yet)")
+	mustContain(t, body, "not delivered yet")
 }

@@ -51,13 +51,48 @@ func newLoginLimiter(now func() time.Time) *loginLimiter {
 		forget: loginForget, max: maxLoginKeys, addrs: map[string]*loginFailures{}, users: map[string]*loginFailures{}}
 }
 
-// wait is how long attempts from addr for user must still wait (0: go).
-func (l *loginLimiter) wait(addr, user string) time.Duration {
+// attempt is one login or bearer-token attempt from addr for the user
+// keys users (the token counts as the user "token"). Under one lock it
+// checks the back-off, runs check (the credential comparison: constant
+// time and cheap) and counts the result, so concurrent guesses cannot all
+// pass the check of the back-off before any of them is counted. It returns
+// how long to wait (check did not run) or whether check passed; a pass
+// clears addr and users, a failure counts against each of them.
+func (l *loginLimiter) attempt(addr string, users []string, check func() bool) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	if w := l.waitLocked(now, addr, users); w > 0 {
+		return w, false
+	}
+	if check() {
+		delete(l.addrs, addr)
+		for _, u := range users {
+			delete(l.users, u)
+		}
+		return 0, true
+	}
+	l.count(l.addrs, addr, now)
+	for _, u := range users {
+		l.count(l.users, u, now)
+	}
+	return 0, false
+}
+
+// wait is how long attempts from addr for users must still wait (0: go).
+func (l *loginLimiter) wait(addr string, users ...string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waitLocked(l.now(), addr, users)
+}
+
+func (l *loginLimiter) waitLocked(now time.Time, addr string, users []string) time.Duration {
 	var w time.Duration
-	for _, f := range []*loginFailures{l.addrs[addr], l.users[user]} {
+	fs := []*loginFailures{l.addrs[addr]}
+	for _, u := range users {
+		fs = append(fs, l.users[u])
+	}
+	for _, f := range fs {
 		if f != nil && now.Before(f.until) {
 			w = max(w, f.until.Sub(now))
 		}
@@ -65,21 +100,15 @@ func (l *loginLimiter) wait(addr, user string) time.Duration {
 	return w
 }
 
-// failed counts a failed attempt against addr and user.
-func (l *loginLimiter) failed(addr, user string) {
+// failed counts a failed attempt against addr and users.
+func (l *loginLimiter) failed(addr string, users ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	l.count(l.addrs, addr, now)
-	l.count(l.users, user, now)
-}
-
-// succeeded clears addr and user.
-func (l *loginLimiter) succeeded(addr, user string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.addrs, addr)
-	delete(l.users, user)
+	for _, u := range users {
+		l.count(l.users, u, now)
+	}
 }
 
 func (l *loginLimiter) count(m map[string]*loginFailures, key string, now time.Time) {

@@ -229,14 +229,14 @@ func TestLoginBacksOffPerAddressAndUser(t *testing.T) {
 	l := h.server.limiter
 	for range 40 {
 		clock.Add(loginMaxWait)
-		l.failed("127.0.0.1", "user:ops")
+		l.failed("127.0.0.1", userKey("ops"))
 	}
-	if w := l.wait("127.0.0.1", "user:ops"); w != loginMaxWait {
+	if w := l.wait("127.0.0.1", userKey("ops")); w != loginMaxWait {
 		t.Errorf("capped wait %v", w)
 	}
 	// Per user: another address for the same user waits too; per address:
 	// another user from this address waits too; a third pair does not.
-	if l.wait("10.0.0.9", "user:ops") == 0 || l.wait("127.0.0.1", "user:other") == 0 || l.wait("10.0.0.9", "user:other") != 0 {
+	if l.wait("10.0.0.9", userKey("ops")) == 0 || l.wait("127.0.0.1", userKey("other")) == 0 || l.wait("10.0.0.9", userKey("other")) != 0 {
 		t.Error("back-off is not per address and per user")
 	}
 	// A success clears both.
@@ -244,7 +244,7 @@ func TestLoginBacksOffPerAddressAndUser(t *testing.T) {
 	if code, hdr := try("ops", "s3cret-pass"); code != http.StatusSeeOther || hdr.Get("Location") != "/" {
 		t.Fatalf("login after the wait: %d %q", code, hdr.Get("Location"))
 	}
-	if l.wait("127.0.0.1", "user:ops") != 0 {
+	if l.wait("127.0.0.1", userKey("ops")) != 0 {
 		t.Error("success did not clear the back-off")
 	}
 }

@@ -141,3 +141,32 @@ func ProcessorHandler(proc *pipeline.Processor) func(context.Context, *kgo.Recor
 		return proc.Handle(ctx, d)
 	}
 }
+
+// ProcessorRunHandler adapts the processor to the consumer runtime's
+// per-run policy (consume.RunHandler): a partition's queued records go to
+// Processor.HandleBatch together, so their order claims share one ledger
+// write; a record that is not a webhook at all goes straight to the DLQ
+// between the runs of its neighbours.
+func ProcessorRunHandler(proc *pipeline.Processor) func(context.Context, []*kgo.Record) (int, error) {
+	return func(ctx context.Context, rs []*kgo.Record) (int, error) {
+		ds := make([]pipeline.Delivery, 0, len(rs))
+		done := 0 // records before ds
+		for i, r := range rs {
+			d, err := DeliveryFromRecord(r)
+			if err == nil {
+				ds = append(ds, d)
+				continue
+			}
+			n, herr := proc.HandleBatch(ctx, ds)
+			if herr != nil {
+				return done + n, herr
+			}
+			if err := proc.DeadLetter(ctx, d, err); err != nil {
+				return i, err
+			}
+			ds, done = ds[:0], i+1
+		}
+		n, err := proc.HandleBatch(ctx, ds)
+		return done + n, err
+	}
+}

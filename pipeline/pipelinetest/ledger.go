@@ -98,6 +98,72 @@ func LedgerConformance(t *testing.T, open OpenLedger) {
 		})
 	}
 
+	// ClaimBatch: every case as one run must give the verdicts of
+	// successive Claims.
+	for _, c := range cases {
+		t.Run("batch/"+c.name, func(t *testing.T) {
+			l := open(t, "batch")
+			prefix := "batch/" + c.name + "/"
+			steps := make([]pipeline.OrderStep, len(c.claims))
+			for i, cl := range c.claims {
+				steps[i] = cl.step
+				steps[i].OrderID = prefix + cl.step.OrderID
+			}
+			got, err := l.ClaimBatch(t.Context(), steps)
+			if err != nil {
+				t.Fatalf("ClaimBatch: %v", err)
+			}
+			if len(got) != len(steps) {
+				t.Fatalf("ClaimBatch gave %d verdicts for %d steps", len(got), len(steps))
+			}
+			for i, cl := range c.claims {
+				if got[i] != cl.want {
+					t.Fatalf("step %d (%s %s of %s) = %s, want %s", i+1, cl.step.EventID, cl.step.Status, steps[i].OrderID, got[i], cl.want)
+				}
+			}
+		})
+	}
+
+	t.Run("batch claims survive a reopen", func(t *testing.T) {
+		l := open(t, "batch-durable")
+		got, err := l.ClaimBatch(t.Context(), []pipeline.OrderStep{
+			step("o1", "e1", "processing", 0), step("o2", "e3", "new", 0), step("o1", "e2", "shipped", 60)})
+		if err != nil || fmt.Sprint(got) != fmt.Sprint([]pipeline.OrderVerdict{send, send, send}) {
+			t.Fatalf("ClaimBatch = %v, %v; want three sends", got, err)
+		}
+		l = open(t, "batch-durable")
+		for _, cl := range []claim{
+			{step("o1", "e1", "processing", 0), sup},
+			{step("o1", "e9", "shipped", 60), dup},
+			{step("o1", "e2", "shipped", 60), send},
+			{step("o2", "e3", "new", 0), send},
+		} {
+			if v, err := l.Claim(t.Context(), cl.step); err != nil || v != cl.want {
+				t.Fatalf("after reopen, Claim(%s %s of %s) = %s, %v; want %s", cl.step.EventID, cl.step.Status, cl.step.OrderID, v, err, cl.want)
+			}
+		}
+	})
+
+	t.Run("a batch with an invalid step decides nothing", func(t *testing.T) {
+		l := open(t, "batch-invalid")
+		if v, err := l.ClaimBatch(t.Context(), []pipeline.OrderStep{step("o1", "e1", "shipped", 0), step("o2", "", "shipped", 0)}); err == nil {
+			t.Fatalf("ClaimBatch with an invalid step = %v, want an error", v)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if v, err := l.ClaimBatch(ctx, []pipeline.OrderStep{step("o1", "e1", "shipped", 0)}); err == nil {
+			t.Fatalf("ClaimBatch with a canceled context = %v, want an error", v)
+		}
+		// Had e1 been claimed, another event at its time and rank would
+		// be a duplicate.
+		if v, err := l.Claim(t.Context(), step("o1", "e2", "shipped", 0)); err != nil || v != send {
+			t.Fatalf("Claim after refused batches = %s, %v; want send", v, err)
+		}
+		if v, err := l.ClaimBatch(t.Context(), nil); err != nil || len(v) != 0 {
+			t.Fatalf("empty ClaimBatch = %v, %v", v, err)
+		}
+	})
+
 	t.Run("invalid steps are refused", func(t *testing.T) {
 		l := open(t, "invalid")
 		for _, s := range []pipeline.OrderStep{step("", "e1", "shipped", 0), step("o1", "", "shipped", 0)} {

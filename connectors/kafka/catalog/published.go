@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -41,10 +42,11 @@ type Published struct {
 
 // PublishedLog writes and reads schemas.TopicCatalogPublished.
 type PublishedLog struct {
-	cl    *kgo.Client
-	topic string
-	now   func() time.Time
-	log   *slog.Logger
+	cl       *kgo.Client
+	topic    string
+	now      func() time.Time
+	log      *slog.Logger
+	readWait time.Duration // LatestReadWait; tests shorten it
 }
 
 // PublishedClientOpts are the producer options of the client a
@@ -72,7 +74,7 @@ func NewPublishedLog(cl *kgo.Client, topic string, now func() time.Time, logger 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &PublishedLog{cl: cl, topic: topic, now: now, log: logger}
+	return &PublishedLog{cl: cl, topic: topic, now: now, log: logger, readWait: LatestReadWait}
 }
 
 // Record writes what was published, the CSV included when it fits.
@@ -82,7 +84,9 @@ func (l *PublishedLog) Record(ctx context.Context, doc pipeline.CatalogDocument,
 	value := doc.Content
 	if len(value) > MaxKeptCSV {
 		p.CSVOmitted = fmt.Sprintf("the CSV is %d bytes, more than the %d kept", len(value), MaxKeptCSV)
-		value = nil
+		// Empty, not nil: a nil value is a tombstone, which the cleaner of
+		// the compacted topic removes, record and all.
+		value = []byte{}
 	}
 	meta, err := json.Marshal(p)
 	if err != nil {
@@ -96,8 +100,16 @@ func (l *PublishedLog) Record(ctx context.Context, doc pipeline.CatalogDocument,
 	return nil
 }
 
-// Latest reads the last record: its description and CSV (nil when omitted);
-// false when nothing was ever published.
+// LatestReadWait bounds how long Latest waits for the last record once the
+// end offset is known: a record that is not there (removed by compaction:
+// older processors wrote an omitted CSV as a tombstone; or a transaction
+// marker) would otherwise be polled for until ctx ends.
+const LatestReadWait = 10 * time.Second
+
+// Latest reads the last record: its description and CSV (nil when omitted:
+// Published.CSVOmitted says why); false when nothing was ever published.
+// A last offset that holds no readable record is an error after
+// LatestReadWait.
 func (l *PublishedLog) Latest(ctx context.Context) (Published, []byte, bool, error) {
 	ends, err := kadm.NewClient(l.cl).ListEndOffsets(ctx, l.topic)
 	if err == nil {
@@ -114,7 +126,9 @@ func (l *PublishedLog) Latest(ctx context.Context) (Published, []byte, bool, err
 	var p Published
 	var csv []byte
 	found := false
-	err = snap.Read(ctx, l.cl, func(r *kgo.Record) error {
+	rctx, cancel := context.WithTimeout(ctx, l.readWait)
+	defer cancel()
+	err = snap.Read(rctx, l.cl, func(r *kgo.Record) error {
 		for _, h := range r.Headers {
 			if h.Key == schemas.HeaderCatalogPublished {
 				if err := json.Unmarshal(h.Value, &p); err != nil {
@@ -125,8 +139,15 @@ func (l *PublishedLog) Latest(ctx context.Context) (Published, []byte, bool, err
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%s@%d: no readable record there within %s (removed by compaction, or a transaction marker): %w",
+			l.topic, end.Offset-1, l.readWait, err)
+	}
 	if err != nil {
 		return Published{}, nil, false, err
+	}
+	if p.CSVOmitted != "" {
+		csv = nil
 	}
 	if !found {
 		return Published{}, nil, false, fmt.Errorf("%s@%d: no %s header", l.topic, end.Offset-1, schemas.HeaderCatalogPublished)

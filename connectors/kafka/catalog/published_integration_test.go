@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/kafkatest"
@@ -81,5 +84,44 @@ func TestIntegrationPublishedLogKeepsTheLastCatalog(t *testing.T) {
 	p, csv, _, err = reader().Latest(ctx)
 	if err != nil || csv != nil || p.CSVOmitted == "" || p.Bytes != len(huge) || p.DocumentID != "3" {
 		t.Fatalf("huge: %+v (%d bytes) %v", p, len(csv), err)
+	}
+	// That record is no tombstone: the cleaner of the compacted topic
+	// would remove it and leave Latest nothing to read.
+	recs := kafkatest.NewConsumer(t, topic).Read(3, 30*time.Second)
+	if last := recs[len(recs)-1]; last.Value == nil {
+		t.Error("the record without its CSV has a nil value: a tombstone")
+	}
+}
+
+// A last offset that holds no readable record (here a transaction's commit
+// marker; in production a tombstone the cleaner removed) is an error after
+// the read wait, not a wait until the context ends.
+func TestIntegrationPublishedLatestWithoutARecordAtTheEndFails(t *testing.T) {
+	topic := kafkatest.CreateTopic(t, schemas.TopicCatalogPublished, 1, map[string]string{"cleanup.policy": "compact"})
+	tx := kafkatest.NewClient(t, kgo.TransactionalID(topic+"-tx"), kgo.DefaultProduceTopic(topic))
+	ctx := t.Context()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	meta := []byte(`{"name":"x.csv"}`)
+	rec := &kgo.Record{Key: []byte(publishedKey), Value: []byte("sku\n"), Headers: []kgo.RecordHeader{{Key: schemas.HeaderCatalogPublished, Value: meta}}}
+	if err := tx.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	// The commit marker is written after EndTransaction returns: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); kafkatest.EndOffsets(t, topic)[0] < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("no commit marker on the partition within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reader := NewPublishedLog(kafkatest.NewClient(t), topic, nil, nil)
+	reader.readWait = 2 * time.Second
+	p, csv, ok, err := reader.Latest(ctx)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no readable record") {
+		t.Fatalf("Latest: %+v %q %v %v", p, csv, ok, err)
 	}
 }

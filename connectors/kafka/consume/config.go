@@ -19,6 +19,16 @@ type RecordHandler func(ctx context.Context, r *kgo.Record) error
 // batch may hold records of several partitions, each partition's in order.
 type BatchHandler func(ctx context.Context, rs []*kgo.Record) error
 
+// RunHandler handles a run of one partition's consecutive records, in
+// offset order (per-run policy): the partition's worker hands over the head
+// record with the records queued behind it that are due, at most RunSize.
+// nil means every record's effect is durable and the run is marked; an
+// error means rs[:handled] are done (they are marked) and the rest is
+// handed over again after a backoff. It lets a handler make one durable
+// write for many records (the processor's order claims) where the
+// per-record policy makes one each.
+type RunHandler func(ctx context.Context, rs []*kgo.Record) (handled int, err error)
+
 // DeferredHandler takes a record without marking it (deferred policy). nil
 // means "taken"; the handler marks it later through m, once its effect is
 // durable. An error hands the same record over again after a backoff.
@@ -35,8 +45,8 @@ type Marker interface {
 	Commit(ctx context.Context) error
 }
 
-// Config configures a Consumer. Exactly one of Handle, HandleBatch and
-// HandleDeferred is set.
+// Config configures a Consumer. Exactly one of Handle, HandleRun,
+// HandleBatch and HandleDeferred is set.
 type Config struct {
 	// Group and Topics are the consumer group and what it reads.
 	Group  string
@@ -45,6 +55,7 @@ type Config struct {
 	Role string
 
 	Handle         RecordHandler
+	HandleRun      RunHandler
 	HandleBatch    BatchHandler
 	HandleDeferred DeferredHandler
 
@@ -75,6 +86,8 @@ type Config struct {
 	// record arrived (10,000 and 1 s).
 	BatchSize     int
 	FlushInterval time.Duration
+	// RunSize caps the records of one HandleRun call (256).
+	RunSize int
 
 	// SessionTimeout bounds how long a dead member keeps its partitions
 	// (0: franz-go's default).
@@ -96,13 +109,13 @@ type Config struct {
 	// worker handles a record (load partition-aligned state), in that
 	// worker's goroutine with its ctx (cancelled on revoke). Until it
 	// succeeds the partition is paused; a failure is logged and retried
-	// with backoff for as long as the partition stays assigned. Per-record
-	// and deferred policies only.
+	// with backoff for as long as the partition stays assigned. Per-record,
+	// per-run and deferred policies only.
 	OnAssigned func(ctx context.Context, topic string, partition int32) error
 	// OnRevoked, when set, runs for each revoked or lost partition (and for
 	// every partition on shutdown) after its worker stopped and its Marker
-	// was fenced, before the revoke's commit. Per-record and deferred
-	// policies only.
+	// was fenced, before the revoke's commit. Per-record, per-run and
+	// deferred policies only.
 	OnRevoked func(ctx context.Context, topic string, partition int32)
 
 	// FetchMaxWait is how long a fetch waits for new records (500 ms). A
@@ -123,13 +136,13 @@ const DefaultFetchMaxWait = 500 * time.Millisecond
 
 func (c *Config) defaults() error {
 	n := 0
-	for _, set := range []bool{c.Handle != nil, c.HandleBatch != nil, c.HandleDeferred != nil} {
+	for _, set := range []bool{c.Handle != nil, c.HandleRun != nil, c.HandleBatch != nil, c.HandleDeferred != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return errors.New("consumer: set exactly one of Handle, HandleBatch, HandleDeferred")
+		return errors.New("consumer: set exactly one of Handle, HandleRun, HandleBatch, HandleDeferred")
 	}
 	if c.Group == "" || len(c.Topics) == 0 {
 		return errors.New("consumer: group and topics are required")
@@ -142,6 +155,9 @@ func (c *Config) defaults() error {
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = time.Second
+	}
+	if c.RunSize <= 0 {
+		c.RunSize = 256
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 1000

@@ -50,7 +50,7 @@ func New(kcfg kafka.Config, cfg Config, log *slog.Logger, reg prometheus.Registe
 		return nil, err
 	}
 	if cfg.HandleBatch != nil && (cfg.OnAssigned != nil || cfg.DueAt != nil) {
-		return nil, errors.New("consumer: OnAssigned and DueAt apply to per-record and deferred policies only")
+		return nil, errors.New("consumer: OnAssigned and DueAt apply to per-record, per-run and deferred policies only")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

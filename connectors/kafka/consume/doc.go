@@ -7,6 +7,8 @@
 //
 // A flow is a handler plus a commit policy:
 //   - Config.Handle (per record): nil from the handler marks the record.
+//   - Config.HandleRun (per run): the handler gets the partition's due
+//     records queued behind the head; it says how many it handled.
 //   - Config.HandleBatch (per batch): the handler gets a batch; nil marks it.
 //   - Config.HandleDeferred (deferred): the handler marks records itself,
 //     later, through the Marker it is given (e.g. after an upload succeeded).

@@ -137,6 +137,12 @@ func (w *worker) run() {
 			return
 		}
 		backoff.Reset()
+		if w.c.cfg.HandleRun != nil {
+			if !w.handleRun(append([]*kgo.Record{r}, w.takeDue(w.c.cfg.RunSize-1)...), backoff) {
+				return
+			}
+			continue
+		}
 		for {
 			err := w.handle(r)
 			if err == nil {
@@ -151,6 +157,59 @@ func (w *worker) run() {
 			if clock.Sleep(w.ctx, d) != nil {
 				return
 			}
+		}
+	}
+}
+
+// takeDue takes up to n queued records from the head while they are due.
+func (w *worker) takeDue(n int) []*kgo.Record {
+	now := time.Now()
+	w.mu.Lock()
+	k := 0
+	for k < min(n, len(w.queue)) && (w.c.cfg.DueAt == nil || !w.c.cfg.DueAt(w.queue[k]).After(now)) {
+		k++
+	}
+	rs := make([]*kgo.Record, k)
+	copy(rs, w.queue[:k])
+	clear(w.queue[:k])
+	w.queue = w.queue[k:]
+	low := len(w.queue) < w.c.cfg.MaxPending/4
+	w.mu.Unlock()
+	if low {
+		w.resume(pauseBacklog)
+	}
+	return rs
+}
+
+// handleRun hands rs to HandleRun until every record is handled, marking
+// what the handler reports done; false means the partition went away.
+func (w *worker) handleRun(rs []*kgo.Record, backoff *clock.Backoff) bool {
+	for {
+		n, err := w.c.cfg.HandleRun(w.ctx, rs)
+		if err == nil {
+			w.Mark(rs...)
+			return true
+		}
+		n = max(0, min(n, len(rs)))
+		if n > 0 {
+			w.Mark(rs[:n]...)
+			rs = rs[n:]
+			backoff.Reset()
+		}
+		if len(rs) == 0 {
+			// Every record handled, and an error besides (the handler's to
+			// report; nothing is left to retry).
+			w.c.log.Warn("run handled, with an error", "error", err)
+			return true
+		}
+		if w.ctx.Err() != nil {
+			return false
+		}
+		d := backoff.Next()
+		w.c.log.Error("records not handled; will try again", "topic", rs[0].Topic, "partition", rs[0].Partition,
+			"offset", rs[0].Offset, "records", len(rs), "retry_in", d.String(), "error", err)
+		if clock.Sleep(w.ctx, d) != nil {
+			return false
 		}
 	}
 }

@@ -91,7 +91,7 @@ func mergeClaims(key string, old, next []byte) []byte {
 // so the figure grows with the shop's order count.
 type Ledger struct {
 	store *Store
-	locks *pipeline.KeyedMutex
+	locks *pipeline.KeyLocks
 	now   func() time.Time
 }
 
@@ -122,7 +122,7 @@ func NewLedger(kcfg kafka.Config, cfg LedgerConfig, log *slog.Logger, reg promet
 			Help: "Orders whose ledger claim this member holds in memory (its partitions of the order progress topic; about 270-290 bytes each).",
 		}, func() float64 { return float64(st.Keys()) }))
 	}
-	return &Ledger{store: st, locks: pipeline.NewKeyedMutex(0), now: cfg.Now}, nil
+	return &Ledger{store: st, locks: pipeline.NewKeyLocks(), now: cfg.Now}, nil
 }
 
 // Store is the ledger's store (tests, metrics).
@@ -187,6 +187,63 @@ func (l *Ledger) Claim(ctx context.Context, step pipeline.OrderStep) (pipeline.O
 		return 0, fmt.Errorf("claim order %s: %w", step.OrderID, err)
 	}
 	return v, nil
+}
+
+// ClaimBatch implements pipeline.OrderLedger: the run's verdicts are
+// decided over memory and the orders' new claims written in one produce
+// (Store.PutBatch: one request per partition, acks=all) before it returns.
+// When someone else wrote one of the orders meanwhile, the run is decided
+// again over the merged claims (a claim written by this run then holds its
+// own event, which is sent; anything older is superseded).
+func (l *Ledger) ClaimBatch(ctx context.Context, steps []pipeline.OrderStep) ([]pipeline.OrderVerdict, error) {
+	if err := pipeline.ValidateBatch(ctx, steps); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.OrderID
+	}
+	unlock, err := l.locks.LockAll(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d order steps: %w", len(steps), err)
+	}
+	defer unlock()
+	for attempt := 0; ; attempt++ {
+		verdicts, claims, err := pipeline.DecideBatch(steps, l.current)
+		if err != nil || len(claims) == 0 {
+			return verdicts, err
+		}
+		at := l.now()
+		kvs := make([]KV, len(claims))
+		for i, c := range claims {
+			b, err := encodeClaim(c, at)
+			if err != nil {
+				return nil, fmt.Errorf("claim order %s: %w", c.OrderID, err)
+			}
+			kvs[i] = KV{Key: c.OrderID, Value: b}
+		}
+		err = l.store.PutBatch(ctx, kvs)
+		if errors.Is(err, ErrOverridden) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claim %d order steps: %w", len(steps), err)
+		}
+		return verdicts, nil
+	}
+}
+
+// current is the order's claim in memory (ok false: none).
+func (l *Ledger) current(orderID string) (pipeline.OrderStep, bool, error) {
+	raw, ok, err := l.store.Get(orderID)
+	if err != nil || !ok {
+		return pipeline.OrderStep{}, false, err
+	}
+	cur, err := DecodeClaim(orderID, raw)
+	if err != nil {
+		return pipeline.OrderStep{}, false, err
+	}
+	return cur, true, nil
 }
 
 // redecide is the verdict for step over the order's claim as it is now.

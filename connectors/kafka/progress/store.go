@@ -394,6 +394,122 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
+// KV is one value to write with PutBatch.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// PutBatch is Put for several keys, in one produce per partition: every
+// record is written (acks=all) and acknowledged before memory is updated
+// and it returns. Keys must be distinct. It fails with ErrNotLoaded, and
+// writes nothing, unless every key's partition is loaded. ErrOverridden
+// (wrapped) says that for at least one key the merged value is not the one
+// written: the caller decides again over Get's values.
+func (s *Store) PutBatch(ctx context.Context, kvs []KV) error {
+	type part struct {
+		p    int32
+		pt   *partition
+		recs []*kgo.Record
+	}
+	byPart := map[int32]*part{}
+	var order []int32
+	for _, kv := range kvs {
+		p, pt, err := s.loaded(kv.Key)
+		if err != nil {
+			return err
+		}
+		if byPart[p] == nil {
+			byPart[p] = &part{p: p, pt: pt}
+			order = append(order, p)
+		}
+		byPart[p].recs = append(byPart[p].recs, &kgo.Record{Topic: s.cfg.Topic, Partition: p, Key: []byte(kv.Key), Value: kv.Value})
+	}
+	// Partitions in order, so two batches never wait for each other's
+	// partition locks crosswise.
+	slices.Sort(order)
+	for _, p := range order {
+		pt := byPart[p].pt
+		select {
+		case pt.writing <- struct{}{}:
+			defer func() { <-pt.writing }()
+		case <-ctx.Done():
+			return fmt.Errorf("write %d keys to %s/%d: %w", len(byPart[p].recs), s.cfg.Topic, p, ctx.Err())
+		}
+	}
+	var all []*kgo.Record
+	for _, p := range order {
+		all = append(all, byPart[p].recs...)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(all))
+	done := make(chan struct{})
+	for i, r := range all {
+		wg.Add(1)
+		s.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			errs[i] = err
+			wg.Done()
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// As in Put: a buffered record's context is only checked between
+		// attempts; do not wait for a broker that is down.
+		return fmt.Errorf("write %d keys to %s: %w", len(all), s.cfg.Topic, ctx.Err())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("write %d keys to %s: %w", len(all), s.cfg.Topic, err)
+	}
+	overridden := false
+	for _, p := range order {
+		ok, err := s.applyWritten(ctx, p, byPart[p].pt, byPart[p].recs)
+		if err != nil {
+			return err
+		}
+		overridden = overridden || !ok
+	}
+	if overridden {
+		return fmt.Errorf("write %d keys to %s: %w", len(all), s.cfg.Topic, ErrOverridden)
+	}
+	return nil
+}
+
+// applyWritten folds acknowledged records of partition p (in offset order)
+// into memory, reading back first whatever someone else wrote before or
+// between them; false means a key's merged value is not the one written.
+func (s *Store) applyWritten(ctx context.Context, p int32, pt *partition, recs []*kgo.Record) (bool, error) {
+	pt.mu.Lock()
+	expected := pt.next
+	pt.mu.Unlock()
+	var gap []*kgo.Record
+	for _, r := range recs {
+		if r.Offset > expected {
+			s.log.Warn("progress partition written by someone else since this member loaded it; reading it back",
+				"partition", p, "expected_offset", expected, "offset", r.Offset)
+			if err := s.readRange(ctx, p, expected, r.Offset, func(g *kgo.Record) { gap = append(gap, g) }); err != nil {
+				return false, fmt.Errorf("write to %s/%d: read back foreign writes: %w", s.cfg.Topic, p, err)
+			}
+		}
+		gap = append(gap, r)
+		expected = max(expected, r.Offset+1)
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, r := range gap {
+		s.apply(pt.vals, string(r.Key), r.Value)
+	}
+	pt.next = max(pt.next, expected)
+	ok := true
+	for _, r := range recs {
+		if !bytes.Equal(pt.vals[string(r.Key)], r.Value) {
+			ok = false
+		}
+	}
+	return ok, nil
+}
+
 // Keys returns how many keys the loaded partitions hold.
 func (s *Store) Keys() int {
 	s.mu.Lock()
