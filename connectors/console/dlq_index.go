@@ -563,3 +563,24 @@ func (x *DeadLetterIndex) Each(ctx context.Context, f pipeline.ReplayFilter, fn 
 	}
 	return nil
 }
+
+// DryRun counts, after a refresh, what a stateless dry run of cfg
+// (replay.Run with Stateless and DryRun) counts over the DLQ, from the
+// entries: the same decisions (replay.Tally), every dead letter in
+// partition and offset order. The letters Skip sees carry no body.
+func (x *DeadLetterIndex) DryRun(ctx context.Context, cfg replay.Config) (replay.Progress, error) {
+	v, err := x.refresh(ctx)
+	if err != nil {
+		return replay.Progress{}, err
+	}
+	t := replay.NewTally(cfg, v.total())
+	for _, p := range v.sortedPartitions() {
+		es := v.parts[p].Entries
+		for i := range es {
+			d := es[i].letter()
+			d.Error = es[i].Error // the filter reads the error as recorded
+			t.Add(d)
+		}
+	}
+	return t.Progress(), nil
+}

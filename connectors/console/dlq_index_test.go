@@ -305,6 +305,23 @@ func TestDeadLetterPageSameWithTheIndex(t *testing.T) {
 	b := newDLQBroker(t)
 	b.put(0, 130)
 	b.put(1, 110)
+	// Events that died twice (the replay sends them once) and a letter
+	// with nowhere to go back to (counted as failed).
+	b.n = 5
+	b.put(1, 3)
+	b.n = 300
+	b.put(0, 1)
+	b.n = 301
+	b.put(0, 1)
+	r, err := b.cl.ProduceSync(t.Context(), func() *kgo.Record {
+		d := pipeline.Delivery{Event: orderEvent(t, "dl-lost", 7, "x@example.com"), Attempt: 4, Topic: schemas.TopicOrder}
+		rec := kafka.DeliveryRecord(schemas.TopicDLQ, d, errors.New("inbox send: retryable: HTTP 503"), testNow.Add(-time.Hour))
+		kafka.SetHeader(rec, schemas.HeaderOriginalTopic, schemas.TopicDLQ)
+		return rec
+	}()).First()
+	if err != nil || r.Partition != 0 {
+		t.Fatalf("the letter without an original topic: %v (partition %d)", err, r.Partition)
+	}
 	log := slog.New(slog.DiscardHandler)
 	full := newHarness(t, Config{Token: testToken}, Deps{DeadLetters: KafkaDeadLetters{Config: b.cfg, Log: log}})
 	indexed := newHarness(t, Config{Token: testToken}, Deps{DeadLetters: KafkaDeadLetters{Config: b.cfg, Log: log}.WithIndex(0)})
@@ -322,15 +339,25 @@ func TestDeadLetterPageSameWithTheIndex(t *testing.T) {
 			mustContain(t, got, "inbox refused a•••: unknown user A•••")
 		}
 	}
-	for _, kv := range [][]string{{"error", "503"}, {"attempts", "2"}, {"type", "order.created"}} {
-		dryRun := func(h *harness) string {
-			_, body, _ := h.post("/dlq/replay", h.form("step", "dryrun", "scope", "filter", kv[0], kv[1]))
-			return csrf.ReplaceAllString(body, "")
-		}
+	for _, kv := range [][]string{
+		{"scope", "filter", "error", "503"}, {"scope", "filter", "attempts", "2"}, {"scope", "filter", "type", "order.created"},
+		{"scope", "filter"}, {"scope", "filter", "force", "yes"}, {"scope", "selection", "id", "dl-5", "id", "dl-7", "id", "dl-lost"},
+		{"scope", "one", "id", "dl-300", "force", "yes"},
+	} {
+		dryRun := func(h *harness) string { return csrf.ReplaceAllString(dryRunOf(h, kv), "") }
 		if want, got := dryRun(full), dryRun(indexed); got != want || !strings.Contains(got, "dry-run-count") {
 			t.Fatalf("dry run %v differs from a full read's:\n%s\n---\n%s", kv, got, want)
 		}
+		if len(kv) == 2 { // everything: 246 records; dl-5 and dl-6 twice, dl-7 (delivered) twice, dl-lost
+			mustContain(t, dryRunOf(indexed, kv), "<strong>241</strong> dead letters would be replayed", "246 dead letters match (246 records",
+				"2 already delivered", "1 cannot be replayed")
+		}
 	}
+}
+
+func dryRunOf(h *harness, kv []string) string {
+	_, body, _ := h.post("/dlq/replay", h.form(append([]string{"step", "dryrun"}, kv...)...))
+	return body
 }
 
 // The index masks every error once; it asks maskError about the values

@@ -16,9 +16,9 @@ import (
 // package (the code path of `shopstream replay`). Each call uses a client
 // of its own: reading a snapshot assigns partitions to the client, so two
 // requests must not share one. With an Index, List and Each answer from
-// it (it reads only what was appended since the last page load); Letter,
-// Replay and the dry run read the records themselves, as `shopstream
-// replay` does.
+// it (it reads only what was appended since the last page load), and so
+// does a dry run; Letter and Replay read the records themselves, as
+// `shopstream replay` does.
 type KafkaDeadLetters struct {
 	Config kafka.Config
 	Log    *slog.Logger
@@ -80,8 +80,12 @@ func (k KafkaDeadLetters) Letter(ctx context.Context, partition int32, offset in
 	return replay.FromRecord(r), nil
 }
 
-// Replay runs a stateless replay.
+// Replay runs a stateless replay. A dry run with an index counts from it
+// (replay.Tally, the decisions of replay.Run); a replay reads the records.
 func (k KafkaDeadLetters) Replay(ctx context.Context, f pipeline.ReplayFilter, dryRun bool, skip func(pipeline.Event) bool) (replay.Progress, error) {
+	if dryRun && k.Index != nil {
+		return k.Index.DryRun(ctx, replay.Config{Filter: f, Skip: skip})
+	}
 	cl, err := k.client()
 	if err != nil {
 		return replay.Progress{}, err
