@@ -31,6 +31,10 @@ type dlqBroker struct {
 	cl  *kgo.Client
 	adm *kadm.Client
 	n   int // dead letters written so far (ids and failed-at times follow it)
+	// later moves failed-at times: a repeat of an id must not tie with the
+	// first (among equal times a full read lists in fetch order, which
+	// interleaves partitions as it comes; the index, in partition order).
+	later time.Duration
 }
 
 func newDLQBroker(t *testing.T) *dlqBroker {
@@ -70,7 +74,7 @@ func (b *dlqBroker) put(p int32, n int) {
 			fmt.Errorf("inbox refused %s: unknown user Ana Lima", email),
 		}
 		d := pipeline.Delivery{Event: e, Attempt: 1 + i%4, Topic: schemas.TopicOrder, Partition: 0, Offset: int64(i)}
-		r := kafka.DeliveryRecord(schemas.TopicDLQ, d, causes[i%3], testNow.Add(-2*time.Hour+time.Duration(i)*time.Second))
+		r := kafka.DeliveryRecord(schemas.TopicDLQ, d, causes[i%3], testNow.Add(-2*time.Hour+time.Duration(i)*time.Second+b.later))
 		r.Partition = p
 		recs = append(recs, r)
 	}
@@ -307,7 +311,7 @@ func TestDeadLetterPageSameWithTheIndex(t *testing.T) {
 	b.put(1, 110)
 	// Events that died twice (the replay sends them once) and a letter
 	// with nowhere to go back to (counted as failed).
-	b.n = 5
+	b.n, b.later = 5, 30*time.Minute
 	b.put(1, 3)
 	b.n = 300
 	b.put(0, 1)
