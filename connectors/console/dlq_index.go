@@ -469,7 +469,9 @@ func (v *indexView) sortedPartitions() []int32 {
 // List returns the newest limit (0 = all) dead letters passing f and the
 // count of all of them, as replay.List does over the whole DLQ, after a
 // refresh. The letters carry no body and their Error is already masked
-// (see indexEntry).
+// (see indexEntry). Among equal failed-at times they come in partition and
+// offset order (a full read gives them in fetch order, which interleaves
+// partitions as the fetches come).
 func (x *DeadLetterIndex) List(ctx context.Context, f pipeline.ReplayFilter, limit int) (replay.Listing, error) {
 	v, err := x.refresh(ctx)
 	if err != nil {
