@@ -24,6 +24,12 @@ const (
 	CustomerCreated = "customer.created"
 )
 
+// CatalogRegenerate is an operator's "regenerate the catalog now" (the
+// console): a mark on the catalog sync topic with no product behind it,
+// which the catalog owner coalesces like a product change. Never accepted
+// by the ingress.
+const CatalogRegenerate = "catalog.regenerate"
+
 // EventTypes lists the event types each kind's endpoint accepts.
 var EventTypes = map[Kind][]string{
 	KindProduct:  {ProductCreated, ProductUpdated, ProductDeleted},

@@ -93,6 +93,8 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 			state := catalog.NewState(cl, kcfg, schemas.TopicCatalogState, log)
 			sync := pipeline.NewCatalogSync(state, localfile.NewCatalogFile(path, time.Now), time.Now)
 			fc.Regen = func(ctx context.Context) error { _, err := sync.Sync(ctx); return err }
+		} else {
+			fc.Request = requestRegeneration(cl)
 		}
 		deps.Catalog = fc
 	} else if deps.Catalog, err = cozeCatalog(cfg, kcfg, cl, log); err != nil { // console_catalog.go

@@ -46,7 +46,16 @@ func cozeCatalog(cfg Config, kcfg kafka.Config, admin *kgo.Client, log *slog.Log
 		return nil, configErr("coze.api_token", err)
 	}
 	return console.KnowledgeBaseCatalog{KnowledgeBase: c, Published: newPublishedReader(kcfg, admin, log),
-		Where: "Coze knowledge base " + cfg.CozeDatasetID}, nil
+		Where: "Coze knowledge base " + cfg.CozeDatasetID, Request: requestRegeneration(admin)}, nil
+}
+
+// requestRegeneration writes a catalog.regenerate mark to the sync topic
+// with the console's client (acks=all, awaited): the catalog owner runs the
+// regeneration, so the console never uploads beside it.
+func requestRegeneration(cl *kgo.Client) func(ctx context.Context, user string) error {
+	return func(ctx context.Context, user string) error {
+		return cl.ProduceSync(ctx, catalog.RegenerationRequest(user, time.Now())).FirstErr()
+	}
 }
 
 // publishedReadTimeout bounds one read of the record: a broker that does

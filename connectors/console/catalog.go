@@ -50,7 +50,9 @@ func (s *Server) catalogRegenerate(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if err := s.deps.Catalog.Regenerate(r.Context()); err != nil {
+	user := sessionOf(r).user
+	queued, err := s.deps.Catalog.Regenerate(r.Context(), user)
+	if err != nil {
 		status := http.StatusBadGateway
 		if errors.Is(err, ErrNoRegenerate) {
 			status = http.StatusNotImplemented
@@ -58,7 +60,12 @@ func (s *Server) catalogRegenerate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, status, "regenerate the catalog", err)
 		return
 	}
-	s.log.Info("console: catalog regenerated", "user", sessionOf(r).user)
+	if queued {
+		s.log.Info("console: catalog regeneration requested", "user", user)
+		http.Redirect(w, r, "/catalog?notice=requested", http.StatusSeeOther)
+		return
+	}
+	s.log.Info("console: catalog regenerated", "user", user)
 	http.Redirect(w, r, "/catalog?notice=regenerated", http.StatusSeeOther)
 }
 
@@ -68,6 +75,8 @@ func (s *Server) catalogRegenerate(w http.ResponseWriter, r *http.Request) {
 type FileCatalog struct {
 	Path  string
 	Regen func(context.Context) error
+	// Request asks the catalog owner instead, when Regen is nil.
+	Request func(ctx context.Context, user string) error
 }
 
 // Current reads the description.
@@ -95,10 +104,16 @@ func (c FileCatalog) OpenCSV(context.Context) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// Regenerate runs Regen.
-func (c FileCatalog) Regenerate(ctx context.Context) error {
-	if c.Regen == nil {
-		return ErrNoRegenerate
+// Regenerate runs Regen, or else asks the catalog owner (Request).
+func (c FileCatalog) Regenerate(ctx context.Context, user string) (bool, error) {
+	switch {
+	case c.Regen != nil:
+		return false, c.Regen(ctx)
+	case c.Request != nil:
+		if err := c.Request(ctx, user); err != nil {
+			return false, fmt.Errorf("ask the catalog owner: %w", err)
+		}
+		return true, nil
 	}
-	return c.Regen(ctx)
+	return false, ErrNoRegenerate
 }

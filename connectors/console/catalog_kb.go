@@ -33,6 +33,9 @@ type KnowledgeBaseCatalog struct {
 	KnowledgeBase KnowledgeBase
 	Published     PublishedCatalogs
 	Where         string
+	// Request asks the catalog owner for a regeneration (a
+	// catalog.regenerate mark on the sync topic); nil: not offered.
+	Request func(ctx context.Context, user string) error
 }
 
 var cozeStatus = map[int]string{coze.StatusProcessing: "processing", coze.StatusDone: "processed", coze.StatusFailed: "failed"}
@@ -55,7 +58,7 @@ func remoteDoc(d coze.Document) RemoteDoc {
 // Current asks both sides; a side that fails is reported on the page, not
 // as an error, so the other one still shows.
 func (c KnowledgeBaseCatalog) Current(ctx context.Context) (CatalogDoc, bool, error) {
-	doc := CatalogDoc{Where: c.Where, KnowledgeBase: true}
+	doc := CatalogDoc{Where: c.Where, KnowledgeBase: true, Regenerate: c.Request != nil}
 	p, _, recorded, err := c.Published.Latest(ctx)
 	switch {
 	case err != nil:
@@ -99,5 +102,14 @@ func (c KnowledgeBaseCatalog) OpenCSV(ctx context.Context) (io.ReadCloser, error
 	return io.NopCloser(bytes.NewReader(csv)), nil
 }
 
-// Regenerate is the catalog owner's (the processor group's debouncer).
-func (KnowledgeBaseCatalog) Regenerate(context.Context) error { return ErrNoRegenerate }
+// Regenerate asks the catalog owner (the processor group's debouncer) to
+// regenerate: queued, it runs within the owner's window.
+func (c KnowledgeBaseCatalog) Regenerate(ctx context.Context, user string) (bool, error) {
+	if c.Request == nil {
+		return false, ErrNoRegenerate
+	}
+	if err := c.Request(ctx, user); err != nil {
+		return false, fmt.Errorf("ask the catalog owner: %w", err)
+	}
+	return true, nil
+}

@@ -89,4 +89,27 @@ func TestCatalogPageShowsTheKnowledgeBaseDocument(t *testing.T) {
 	if v := kb.Violations(); len(v) > 0 {
 		t.Errorf("Coze contract violations: %v", v)
 	}
+
+	// With a way to ask the catalog owner: the button, and a request under
+	// the signed-in user's name, queued (not "done").
+	var asked []string
+	fail := error(nil)
+	withOwner := newHarness(t, Config{Token: testToken}, Deps{Catalog: KnowledgeBaseCatalog{KnowledgeBase: client, Published: pub,
+		Where: "Coze knowledge base 7301", Request: func(_ context.Context, user string) error {
+			asked = append(asked, user)
+			return fail
+		}}})
+	withOwner.login()
+	_, body, _ = withOwner.get("/catalog")
+	mustContain(t, body, `id="regenerate"`)
+	code, _, hdr := withOwner.post("/catalog/regenerate", withOwner.form())
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/catalog?notice=requested" || len(asked) != 1 {
+		t.Fatalf("regenerate: %d to %q, %d requests", code, hdr.Get("Location"), len(asked))
+	}
+	_, body, _ = withOwner.get("/catalog?notice=requested")
+	mustContain(t, body, "Regeneration requested", "catalog.regenerate")
+	fail = errors.New("broker away")
+	if code, body, _ := withOwner.post("/catalog/regenerate", withOwner.form()); code != http.StatusBadGateway || !strings.Contains(body, "broker away") {
+		t.Errorf("regenerate with the broker away: %d", code)
+	}
 }

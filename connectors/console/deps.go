@@ -69,6 +69,7 @@ type CatalogDoc struct {
 
 	// Knowledge-base targets only (KnowledgeBaseCatalog).
 	KnowledgeBase bool
+	Regenerate    bool   // the console can ask the catalog owner to regenerate
 	Recorded      bool   // shopstream's record of the publish was read
 	Uploaded      bool   // false: the sync found this content already there
 	DocumentID    string // the knowledge base's id, as the publish returned it
@@ -93,6 +94,8 @@ type Catalog interface {
 	Current(ctx context.Context) (CatalogDoc, bool, error) // false: nothing published yet
 	// OpenCSV opens the CSV that was published.
 	OpenCSV(ctx context.Context) (io.ReadCloser, error)
-	// Regenerate asks for a regeneration now; the catalog owner runs it.
-	Regenerate(ctx context.Context) error
+	// Regenerate regenerates the catalog now (done) or asks the catalog
+	// owner to (queued: it runs within the owner's debounce window); user
+	// is who asked.
+	Regenerate(ctx context.Context, user string) (queued bool, err error)
 }

@@ -2,8 +2,13 @@ package catalog
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/pipeline"
@@ -44,4 +49,21 @@ func (m *Marks) MarkCatalog(ctx context.Context, d pipeline.Delivery) error {
 	rec := kafka.DeliveryRecord(schemas.TopicCatalogSync, d, nil, m.now())
 	rec.Key = []byte("catalog")
 	return m.prod.Produce(ctx, rec)
+}
+
+// RegenerationRequest is the mark an operator's "regenerate now" writes to
+// the sync topic: a catalog.regenerate event carrying who asked and when.
+// The catalog owner coalesces it with any product marks of its window and
+// runs the one regeneration, where every other runs (one owner, one upload
+// at a time), and records its outcome like a product event's. Produce it
+// with acks=all and wait.
+func RegenerationRequest(who string, now time.Time) *kgo.Record {
+	raw := make([]byte, 8)
+	_, _ = rand.Read(raw)                                                                                  // crypto/rand never fails on Linux
+	body, _ := json.Marshal(map[string]string{"requested_by": who, "requested_at": kafka.FormatTime(now)}) // strings only: cannot fail
+	ev := pipeline.Event{ID: "catalog-regenerate-" + hex.EncodeToString(raw), Type: pipeline.CatalogRegenerate,
+		EntityID: "catalog", ReceivedAt: now, Body: body}
+	rec := kafka.DeliveryRecord(schemas.TopicCatalogSync, pipeline.Delivery{Event: ev, Topic: schemas.TopicCatalogSync}, nil, now)
+	rec.Key = []byte("catalog")
+	return rec
 }

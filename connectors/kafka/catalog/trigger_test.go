@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/shopstream/connectors/kafka"
 	"github.com/shopstream/shopstream/connectors/kafka/kafkatest"
@@ -215,5 +216,64 @@ func TestTriggerRecordsCopiesAsDuplicates(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("outcomes for %d events, want %d: %v", len(got), len(want), got)
+	}
+}
+
+// TestTriggerRunsARegenerationRequest: an operator's "regenerate now" (the
+// console) is a catalog.regenerate mark with no product behind it; the
+// owner runs one sync for it and records its outcome under that type, and
+// two requests in one window are one sync.
+func TestTriggerRunsARegenerationRequest(t *testing.T) {
+	c := kafkatest.Fake(t, kfake.SeedTopics(1, schemas.TopicCatalogSync))
+	kcfg := kafka.DefaultConfig()
+	kcfg.Brokers = c.ListenAddrs()
+	log := slog.New(slog.DiscardHandler)
+	prod, err := kafka.NewProducer(kcfg, "test-producer", log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	first, second := RegenerationRequest("ops@example.com", now), RegenerationRequest("ops@example.com", now)
+	if kafka.Header(first, schemas.HeaderEventID) == kafka.Header(second, schemas.HeaderEventID) {
+		t.Fatalf("two requests share the event id %s", kafka.Header(first, schemas.HeaderEventID))
+	}
+	for _, r := range []*kgo.Record{first, second} {
+		if err := prod.Produce(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncer, rec := &fakeSyncer{}, &recorded{}
+	fwd := kafka.NewForwarder(prod, []time.Duration{time.Second}, nil, nil)
+	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, fwd, rec, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec.mu.Lock()
+		n := len(rec.outs)
+		rec.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outcomes after 30 s, want 2", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := syncer.ok.Load(); got != 1 {
+		t.Fatalf("%d syncs for two requests in one window, want 1", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, o := range rec.outs {
+		if o.EventType != pipeline.CatalogRegenerate || o.Status != pipeline.StatusCompleted || o.EntityID != "catalog" {
+			t.Errorf("outcome %+v, want a completed catalog.regenerate", o)
+		}
 	}
 }
