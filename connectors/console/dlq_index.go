@@ -156,6 +156,13 @@ func (x *DeadLetterIndex) Stats() IndexStats {
 	return s
 }
 
+// Warm builds the index now (the console calls it at start), so the first
+// page load reads only what came since instead of the whole DLQ.
+func (x *DeadLetterIndex) Warm(ctx context.Context) error {
+	_, err := x.refresh(ctx)
+	return err
+}
+
 // refresh brings the index up to the DLQ's end now, or joins the refresh
 // under way.
 func (x *DeadLetterIndex) refresh(ctx context.Context) (*indexView, error) {

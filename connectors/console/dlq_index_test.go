@@ -393,3 +393,24 @@ func TestCouldMatchMasksAsAllValues(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterIndexWarm: Warm (the console's start) reads the whole DLQ,
+// so the first page load reads only what was appended since.
+func TestDeadLetterIndexWarm(t *testing.T) {
+	b := newDLQBroker(t)
+	b.put(0, 50)
+	x := b.index(0)
+	if err := x.Warm(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := x.Stats(); s.Entries != 50 || s.Refreshes != 1 || s.LastRead != 50 {
+		t.Fatalf("after Warm: %+v", s)
+	}
+	b.put(1, 5)
+	if _, err := x.List(t.Context(), pipeline.ReplayFilter{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if s := x.Stats(); s.LastRead != 5 || s.Entries != 55 || s.Rebuilds != 1 {
+		t.Fatalf("first page after Warm: %+v", s)
+	}
+}

@@ -33,6 +33,14 @@ func (k KafkaDeadLetters) WithIndex(maxEntries int) KafkaDeadLetters {
 	return k
 }
 
+// Warm builds the index, if there is one (the console's start).
+func (k KafkaDeadLetters) Warm(ctx context.Context) error {
+	if k.Index == nil {
+		return nil
+	}
+	return k.Index.Warm(ctx)
+}
+
 func (k KafkaDeadLetters) client() (*kgo.Client, error) {
 	return kafka.NewClient(k.Config, "console", k.Log, nil, replay.ClientOptions()...)
 }
