@@ -80,7 +80,7 @@ func newConsolePart(ctx context.Context, cfg Config, ccfg console.Config, log *s
 	closeAll := func(context.Context) error { cl.Close(); return store.Close() }
 	deps := console.Deps{
 		Events:      store,
-		DeadLetters: console.KafkaDeadLetters{Config: kcfg, Log: log, Rate: 200},
+		DeadLetters: console.KafkaDeadLetters{Config: kcfg, Log: log, Rate: 200}.WithIndex(0),
 		Lag: kafka.NewLagMonitor(kadm.NewClient(cl), schemas.GroupTopics(cfg.RetryTiers, schemas.GroupProcessor, schemas.GroupCatalog, schemas.GroupSink),
 			time.Minute, log, nil),
 		Metrics:  metrics,

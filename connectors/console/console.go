@@ -204,6 +204,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("console listening", "addr", ln.Addr().String())
+	warmed := make(chan struct{})
+	go func() { // the dead-letter index, built before anyone asks
+		defer close(warmed)
+		if w, ok := s.deps.DeadLetters.(interface{ Warm(context.Context) error }); ok {
+			if err := w.Warm(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("console: dead-letter index not built at start; the first dead-letter page builds it", "error", err)
+			}
+		}
+	}()
+	defer func() { <-warmed }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("console: %w", err)

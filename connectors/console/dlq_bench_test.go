@@ -30,7 +30,9 @@ import (
 // runs; the "delivered since" check goes to an in-memory store (its
 // ClickHouse time is BenchmarkConsoleWeek's dlq_delivered_200). It tops the
 // topic up to that many records, never deletes any: run it on a broker of
-// your own (SHOPSTREAM_TEST_KAFKA). Reports p50 and p99 in ms.
+// your own (SHOPSTREAM_TEST_KAFKA). Reports p50 and p99 in ms: a full read
+// per load (no index), the index's first load (it reads the whole DLQ once,
+// with the bytes each entry costs) and warm loads over the index.
 func BenchmarkDeadLettersPage(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("SHOPSTREAM_CONSOLE_BENCH_DLQ"))
 	addr := os.Getenv("SHOPSTREAM_TEST_KAFKA")
@@ -44,31 +46,70 @@ func BenchmarkDeadLettersPage(b *testing.B) {
 	fillDLQ(b, cfg, log, n)
 
 	ev := &fakeEvents{timelines: map[string][]clickhouse.TimelineRow{}, delivered: map[string]bool{}}
-	s, err := New(Config{Addr: "127.0.0.1:0", Development: true, Now: time.Now}, Deps{Events: ev, DeadLetters: KafkaDeadLetters{Config: cfg, Log: log}})
-	if err != nil {
-		b.Fatal(err)
+	full := KafkaDeadLetters{Config: cfg, Log: log}
+	page := func(b *testing.B, dl DeadLetters) func(path string) time.Duration {
+		s, err := New(Config{Addr: "127.0.0.1:0", Development: true, Now: time.Now}, Deps{Events: ev, DeadLetters: dl})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := s.Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		cookie := rec.Result().Cookies()[0]
+		return func(path string) time.Duration {
+			t0 := time.Now()
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.AddCookie(cookie)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%s: %d %s", path, rec.Code, rec.Body.String())
+			}
+			return time.Since(t0)
+		}
 	}
-	h := s.Handler()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	cookie := rec.Result().Cookies()[0]
-	for _, path := range []string{"/dlq", "/dlq?type=order.updated&error=400"} {
-		b.Run(path, func(b *testing.B) {
+	report := func(b *testing.B, times []time.Duration) {
+		slices.Sort(times)
+		b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	paths := []string{"/dlq", "/dlq?type=order.updated&error=400"}
+	// Before the index: every load reads and parses the whole DLQ.
+	for _, path := range paths {
+		b.Run("full-read"+path, func(b *testing.B) {
+			load := page(b, full)
 			var times []time.Duration
 			for b.Loop() {
-				t0 := time.Now()
-				req := httptest.NewRequest(http.MethodGet, path, nil)
-				req.AddCookie(cookie)
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%s: %d %s", path, rec.Code, rec.Body.String())
-				}
-				times = append(times, time.Since(t0))
+				times = append(times, load(path))
 			}
-			slices.Sort(times)
-			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+			report(b, times)
+		})
+	}
+	// The first load of a console: the index reads the whole DLQ once.
+	b.Run("index-first-load/dlq", func(b *testing.B) {
+		var times []time.Duration
+		var stats IndexStats
+		for b.Loop() {
+			dl := full.WithIndex(0)
+			times = append(times, page(b, dl)("/dlq"))
+			stats = dl.Index.Stats()
+		}
+		report(b, times)
+		b.ReportMetric(float64(stats.Entries), "entries")
+		b.ReportMetric(float64(stats.Bytes)/float64(max(stats.Entries, 1)), "bytes/entry")
+	})
+	// Warm loads: the index asks for the offsets and reads what was
+	// appended since (nothing here).
+	warm := full.WithIndex(0)
+	for _, path := range paths {
+		b.Run("index-warm"+path, func(b *testing.B) {
+			load := page(b, warm)
+			load(path)
+			var times []time.Duration
+			for b.Loop() {
+				times = append(times, load(path))
+			}
+			report(b, times)
 		})
 	}
 }

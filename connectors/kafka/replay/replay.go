@@ -127,27 +127,89 @@ type runner struct {
 	done    map[string]bool // stateless: event ids replayed in this run
 }
 
+// verdict is what a run does with one dead letter.
+type verdict int
+
+const (
+	replayIt  verdict = iota
+	skipIt            // filtered out, or (stateless) an event id already replayed
+	delivered         // Config.Skip passed it over
+	noTopic           // no original topic it could go back to
+)
+
+// decide is the one place a run (and a Tally) judges a dead letter.
+func decide(cfg Config, dl DeadLetter, done map[string]bool) verdict {
+	if !cfg.Filter.MatchDeadLetter(dl.Facts()) || (cfg.Stateless && done[dl.Event.ID]) {
+		return skipIt
+	}
+	if cfg.Skip != nil && cfg.Skip(dl.Event) {
+		return delivered
+	}
+	if t := dl.OriginalTopic; t == "" || schemas.IsRetryTopic(t) || t == schemas.TopicDLQ {
+		return noTopic
+	}
+	return replayIt
+}
+
+// Tally is a stateless dry run over dead letters already read (the
+// console's index): given every dead letter of the DLQ in read order, it
+// counts what Run with Stateless and DryRun counts.
+type Tally struct {
+	cfg  Config
+	prog Progress
+	done map[string]bool
+}
+
+// NewTally starts a tally of cfg (its Stateless and DryRun are implied)
+// over a DLQ spanning total offsets.
+func NewTally(cfg Config, total int64) *Tally {
+	cfg.Stateless, cfg.DryRun = true, true
+	return &Tally{cfg: cfg, prog: Progress{Total: total}, done: map[string]bool{}}
+}
+
+// Add counts one dead letter (its Error as recorded: the filter reads it).
+func (t *Tally) Add(dl DeadLetter) {
+	t.prog.Seen++
+	switch decide(t.cfg, dl, t.done) {
+	case skipIt:
+		t.prog.Skipped++
+	case delivered:
+		t.prog.Delivered++
+	case noTopic:
+		t.prog.Failed++
+	case replayIt:
+		t.done[dl.Event.ID] = true
+		t.prog.Replayed++
+	}
+	if t.cfg.Progress != nil {
+		t.cfg.Progress(t.prog)
+	}
+}
+
+// Progress is the tally so far.
+func (t *Tally) Progress() Progress { return t.prog }
+
 func (r *runner) one(ctx context.Context, rec *kgo.Record) error {
 	cfg, prog := r.cfg, r.prog
 	prog.Seen++
 	dl := FromRecord(rec)
-	if !cfg.Filter.MatchDeadLetter(dl.Facts()) || (cfg.Stateless && r.done[dl.Event.ID]) {
+	switch decide(cfg, dl, r.done) {
+	case skipIt:
 		prog.Skipped++
 		return r.commit(ctx, rec)
-	}
-	if cfg.Skip != nil && cfg.Skip(dl.Event) {
+	case delivered:
 		prog.Delivered++
 		return r.commit(ctx, rec)
-	}
-	topic := dl.OriginalTopic
-	if topic == "" || schemas.IsRetryTopic(topic) || topic == schemas.TopicDLQ {
+	case noTopic:
 		err := fmt.Errorf("replay: %s/%d@%d has no original topic and is not a webhook", rec.Topic, rec.Partition, rec.Offset)
 		if cfg.Stateless {
 			prog.Failed++
 			return nil
 		}
 		return err
+	case replayIt:
 	}
+	topic := dl.OriginalTopic
 	if !cfg.DryRun {
 		if r.limiter != nil {
 			if err := r.limiter.Wait(ctx); err != nil {

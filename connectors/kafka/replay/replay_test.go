@@ -240,3 +240,34 @@ func TestEachStreamsEveryMatch(t *testing.T) {
 		t.Errorf("a callback error: %v after %d", err, n)
 	}
 }
+
+// A Tally given the DLQ's letters counts what a stateless dry run counts.
+func TestTallyCountsAsAStatelessDryRun(t *testing.T) {
+	cfg := dlqCluster(t,
+		[5]string{"e1", "1", "inbox: 400", "1", "50"},
+		[5]string{"e2", "2", "inbox: 503", "4", "40"},
+		[5]string{"e1", "1", "inbox: 400", "2", "30"}, // died twice
+		[5]string{"e3", "3", "inbox: 400", "1", "20"},
+		[5]string{"e4", "4", "inbox: 400", "3", "10"},
+	)
+	skip := func(ev pipeline.Event) bool { return ev.ID == "e3" }
+	for _, f := range []pipeline.ReplayFilter{{}, {ErrorContains: "400"}, {MinAttempts: 2}, {EventIDs: []string{"e1", "e3"}}} {
+		rc := Config{Filter: f, Skip: skip}
+		want, err := Run(t.Context(), replayClient(t, cfg), Config{Filter: f, Skip: skip, Stateless: true, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []DeadLetter
+		total, err := Each(t.Context(), replayClient(t, cfg), pipeline.ReplayFilter{}, func(d DeadLetter) error { all = append(all, d); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		tally := NewTally(rc, total)
+		for _, d := range all {
+			tally.Add(d)
+		}
+		if got := tally.Progress(); got != want {
+			t.Errorf("filter %+v: tally %+v, dry run %+v", f, got, want)
+		}
+	}
+}
