@@ -70,9 +70,10 @@ bench-cost: build infra-up
 	./deploy/bench/cost.sh $(COST_FLAGS)
 
 # make bench-console: the console's pages on a week at 10 events/s (README
-# "Operations console"), before and after migration 0003's indexes. Seeds
+# "Operations console"), before and after migrations 0003 and 0005. Seeds
 # CONSOLE_BENCH_DB once (about 10 minutes) and reuses it; `DROP DATABASE
-# consoleweek` to start over. The DLQ page needs a broker of your own: it
+# consoleweek` to start over (one seeded before migration 0005 gets its backfill
+# first, about a minute). The DLQ page needs a broker of your own: it
 # tops evershop.dlq up to CONSOLE_BENCH_DLQ dead letters.
 CONSOLE_BENCH_EVENTS ?= 6048000
 CONSOLE_BENCH_DB ?= consoleweek
