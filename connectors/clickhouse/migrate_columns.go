@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+
+	chschema "github.com/shopstream/shopstream/schemas/clickhouse"
 )
 
 // ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so a migration that
@@ -57,7 +59,7 @@ func stripComments(s string) string {
 			i += j + 3
 			b.WriteByte(' ')
 		case c == '\'' || c == '"' || c == '`':
-			j := quotedEnd(s, i)
+			j := chschema.SkipQuoted(s, i)
 			b.WriteString(s[i:j])
 			i = j - 1
 		default:
@@ -65,24 +67,6 @@ func stripComments(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// quotedEnd is the index just past the quoted text starting at i.
-func quotedEnd(s string, i int) int {
-	q := s[i]
-	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			j++
-		case q:
-			if j+1 < len(s) && s[j+1] == q {
-				j++
-				continue
-			}
-			return j + 1
-		}
-	}
-	return len(s)
 }
 
 // splitTopLevel splits s on the commas outside parentheses and quotes.
@@ -96,7 +80,7 @@ func splitTopLevel(s string) []string {
 		case ')':
 			depth--
 		case '\'', '"', '`':
-			i = quotedEnd(s, i) - 1
+			i = chschema.SkipQuoted(s, i) - 1
 		case ',':
 			if depth == 0 {
 				out = append(out, strings.TrimSpace(s[start:i]))

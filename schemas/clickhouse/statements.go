@@ -21,7 +21,7 @@ func SplitStatements(script string) []string {
 		case c == '/' && strings.HasPrefix(script[i:], "/*"):
 			i = skipTo(script, i+2, "*/") - 1
 		case c == '\'' || c == '"' || c == '`':
-			i = skipQuoted(script, i) - 1
+			i = SkipQuoted(script, i) - 1
 			code = true
 		case c == ';':
 			if code {
@@ -47,9 +47,10 @@ func skipTo(s string, i int, end string) int {
 	return len(s)
 }
 
-// skipQuoted returns the index just past the quoted string or identifier
-// starting at i, honouring backslash escapes and doubled quotes.
-func skipQuoted(s string, i int) int {
+// SkipQuoted returns the index just past the quoted string or identifier
+// starting at i (s[i] is the quote: ', " or `), honouring backslash escapes
+// and doubled quotes; len(s) when it is not closed.
+func SkipQuoted(s string, i int) int {
 	q := s[i]
 	for j := i + 1; j < len(s); j++ {
 		switch s[j] {

@@ -22,6 +22,25 @@ import (
 	"github.com/shopstream/shopstream/schemas"
 )
 
+// runTrigger runs a trigger of group catalog-test (20 ms quiet, 1 s max
+// wait) until the test ends.
+func runTrigger(t *testing.T, kcfg kafka.Config, syncer Syncer, dlq DeadLetterer, rec pipeline.OutcomeRecorder) {
+	t.Helper()
+	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, dlq, rec, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Logf("trigger stopped: %v", err) // not under test here
+		}
+	})
+}
+
 // fakeSyncer fails while down is set, else succeeds, and counts calls.
 type fakeSyncer struct {
 	down  atomic.Bool
@@ -76,19 +95,7 @@ func TestTriggerCommitsMarksOnlyAfterASync(t *testing.T) {
 	syncer.down.Store(true)
 	rec := &recorded{}
 	fwd := kafka.NewForwarder(prod, []time.Duration{time.Second}, nil, nil)
-	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, fwd, rec, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Logf("trigger stopped: %v", err) // not under test here
-		}
-	})
+	runTrigger(t, kcfg, syncer, fwd, rec)
 
 	adm := kadm.NewClient(prod.Client())
 	committed := func() int64 {
@@ -161,19 +168,7 @@ func TestTriggerRecordsCopiesAsDuplicates(t *testing.T) {
 	syncer := &fakeSyncer{}
 	rec := &recorded{}
 	fwd := kafka.NewForwarder(prod, []time.Duration{time.Second}, nil, nil)
-	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, fwd, rec, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Logf("trigger stopped: %v", err) // not under test here
-		}
-	})
+	runTrigger(t, kcfg, syncer, fwd, rec)
 	outcomes := func() map[string][]pipeline.Status {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
@@ -245,19 +240,7 @@ func TestTriggerRunsARegenerationRequest(t *testing.T) {
 	}
 	syncer, rec := &fakeSyncer{}, &recorded{}
 	fwd := kafka.NewForwarder(prod, []time.Duration{time.Second}, nil, nil)
-	tr, err := NewTrigger(kcfg, TriggerConfig{Group: "catalog-test", Quiet: 20 * time.Millisecond, MaxWait: time.Second}, syncer, fwd, rec, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Logf("trigger stopped: %v", err) // not under test here
-		}
-	})
+	runTrigger(t, kcfg, syncer, fwd, rec)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		rec.mu.Lock()
