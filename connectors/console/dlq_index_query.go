@@ -1,9 +1,9 @@
 package console
 
 import (
-	"container/heap"
 	"context"
 	"sort"
+	"time"
 
 	"github.com/shopstream/shopstream/connectors/kafka/replay"
 	"github.com/shopstream/shopstream/pipeline"
@@ -31,70 +31,22 @@ func (x *DeadLetterIndex) List(ctx context.Context, f pipeline.ReplayFilter, lim
 		return replay.Listing{}, err
 	}
 	out := replay.Listing{Total: v.total()}
-	keep := newestEntries{limit: limit}
+	keep := replay.Newest[*indexEntry]{Limit: limit, At: func(e *indexEntry) time.Time { return e.FailedAt }}
 	for _, p := range v.sortedPartitions() {
 		es := v.parts[p].Entries
 		for i := range es {
 			if f.MatchDeadLetter(es[i].facts()) {
 				out.Matched++
-				keep.add(&es[i])
+				keep.Add(&es[i])
 			}
 		}
 	}
-	out.Letters = keep.sorted()
+	kept := keep.Sorted()
+	out.Letters = make([]replay.DeadLetter, len(kept))
+	for i, e := range kept {
+		out.Letters[i] = e.letter()
+	}
 	return out, nil
-}
-
-// newestEntries keeps the newest limit entries (all when limit <= 0) by
-// failed-at time, the earlier walked first among equal times, as
-// replay.List does: a min-heap whose root is the one to drop next.
-type newestEntries struct {
-	limit int
-	seq   int
-	h     []keptEntry
-}
-
-type keptEntry struct {
-	e   *indexEntry
-	seq int
-}
-
-func (a keptEntry) before(b keptEntry) bool {
-	if !a.e.FailedAt.Equal(b.e.FailedAt) {
-		return a.e.FailedAt.After(b.e.FailedAt)
-	}
-	return a.seq < b.seq
-}
-
-func (n *newestEntries) Len() int           { return len(n.h) }
-func (n *newestEntries) Less(i, j int) bool { return n.h[j].before(n.h[i]) }
-func (n *newestEntries) Swap(i, j int)      { n.h[i], n.h[j] = n.h[j], n.h[i] }
-func (n *newestEntries) Push(x any)         { n.h = append(n.h, x.(keptEntry)) }
-func (n *newestEntries) Pop() any {
-	x := n.h[len(n.h)-1]
-	n.h = n.h[:len(n.h)-1]
-	return x
-}
-
-func (n *newestEntries) add(e *indexEntry) {
-	k := keptEntry{e: e, seq: n.seq}
-	n.seq++
-	switch {
-	case n.limit <= 0 || len(n.h) < n.limit:
-		heap.Push(n, k)
-	case k.before(n.h[0]):
-		n.h[0] = k
-		heap.Fix(n, 0)
-	}
-}
-
-func (n *newestEntries) sorted() []replay.DeadLetter {
-	sort.Slice(n.h, func(i, j int) bool { return n.h[i].before(n.h[j]) })
-	out := make([]replay.DeadLetter, len(n.h))
-	for i, k := range n.h {
-		out[i] = k.e.letter()
-	}
-	return out
 }
 
 // Each calls fn with every dead letter passing f (partition by partition,

@@ -2,10 +2,8 @@ package replay
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -77,17 +75,18 @@ type Listing struct {
 // that needs every match streams over them with Each instead.
 func List(ctx context.Context, cl *kgo.Client, f pipeline.ReplayFilter, limit int) (Listing, error) {
 	var out Listing
-	keep := newestLetters{limit: limit}
+	keep := Newest[DeadLetter]{Limit: limit, At: func(d DeadLetter) time.Time { return d.FailedAt },
+		Keep: func(d DeadLetter) DeadLetter { d.Event = detach(d.Event); return d }}
 	total, err := Each(ctx, cl, f, func(d DeadLetter) error {
 		out.Matched++
-		keep.add(d)
+		keep.Add(d)
 		return nil
 	})
 	out.Total = total
 	if err != nil {
 		return out, err
 	}
-	out.Letters = keep.sorted()
+	out.Letters = keep.Sorted()
 	return out, nil
 }
 
@@ -122,63 +121,6 @@ func Each(ctx context.Context, cl *kgo.Client, f pipeline.ReplayFilter, fn func(
 		return total, fmt.Errorf("dead letters: %w", err)
 	}
 	return total, nil
-}
-
-// newestLetters keeps the newest limit dead letters it is given (all of
-// them when limit <= 0), by failed-at time, the earlier read first among
-// equal times: a min-heap whose root is the one to drop next.
-type newestLetters struct {
-	limit int
-	seq   int
-	h     []keptLetter
-}
-
-type keptLetter struct {
-	d   DeadLetter
-	seq int // read order, for ties
-}
-
-// before reports whether a is listed before b (newer, or as new and read
-// earlier).
-func (a keptLetter) before(b keptLetter) bool {
-	if !a.d.FailedAt.Equal(b.d.FailedAt) {
-		return a.d.FailedAt.After(b.d.FailedAt)
-	}
-	return a.seq < b.seq
-}
-
-func (n *newestLetters) Len() int           { return len(n.h) }
-func (n *newestLetters) Less(i, j int) bool { return n.h[j].before(n.h[i]) } // root: listed last
-func (n *newestLetters) Swap(i, j int)      { n.h[i], n.h[j] = n.h[j], n.h[i] }
-func (n *newestLetters) Push(x any)         { n.h = append(n.h, x.(keptLetter)) }
-func (n *newestLetters) Pop() any {
-	x := n.h[len(n.h)-1]
-	n.h = n.h[:len(n.h)-1]
-	return x
-}
-
-func (n *newestLetters) add(d DeadLetter) {
-	k := keptLetter{d: d, seq: n.seq}
-	n.seq++
-	switch {
-	case n.limit <= 0 || len(n.h) < n.limit:
-		k.d.Event = detach(k.d.Event)
-		heap.Push(n, k)
-	case k.before(n.h[0]):
-		k.d.Event = detach(k.d.Event)
-		n.h[0] = k
-		heap.Fix(n, 0)
-	}
-}
-
-// sorted returns what was kept, newest first.
-func (n *newestLetters) sorted() []DeadLetter {
-	sort.Slice(n.h, func(i, j int) bool { return n.h[i].before(n.h[j]) })
-	out := make([]DeadLetter, len(n.h))
-	for i, k := range n.h {
-		out[i] = k.d
-	}
-	return out
 }
 
 // detach copies the body and data of ev so that keeping it does not keep

@@ -178,14 +178,14 @@ func TestListHoldsOnlyTheNewestLimit(t *testing.T) {
 	want := append([]DeadLetter(nil), all...)
 	sort.SliceStable(want, func(i, j int) bool { return want[i].FailedAt.After(want[j].FailedAt) })
 	for _, limit := range []int{0, 1, 7, 200, 499, 500, 800} {
-		keep := newestLetters{limit: limit}
+		keep := Newest[DeadLetter]{Limit: limit, At: func(d DeadLetter) time.Time { return d.FailedAt }}
 		for _, d := range all {
-			keep.add(d)
-			if limit > 0 && len(keep.h) > limit {
-				t.Fatalf("limit %d: holds %d", limit, len(keep.h))
+			keep.Add(d)
+			if limit > 0 && keep.Len() > limit {
+				t.Fatalf("limit %d: holds %d", limit, keep.Len())
 			}
 		}
-		got := keep.sorted()
+		got := keep.Sorted()
 		n := len(want)
 		if limit > 0 && limit < n {
 			n = limit
